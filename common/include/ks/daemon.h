@@ -1,0 +1,55 @@
+/*
+ * daemon.h — what every Kiseki daemon does the same way around its own
+ * work: open the log from its settings, turn SIGTERM/SIGINT into one
+ * graceful stop, reopen the log on SIGHUP (log rotation), ignore SIGPIPE,
+ * and log "started", "ready" and "stopped" events that tests and operators
+ * wait on.
+ *
+ * Usage, in a daemon's main():
+ *   ks_daemon_t d;
+ *   ks_daemon_init(&d, loop, "ks-echod", on_stop, ctx);  // signals armed
+ *   ks_daemon_log_open(&d, settings.log_file, settings.log_level);
+ *   ... start servers ...;  ks_daemon_ready(&d, "listen=%s", addr);
+ *   uv_run(loop, UV_RUN_DEFAULT);   // on_stop closes the servers
+ *   ks_daemon_close(&d);            // after the loop has drained
+ *
+ * A second SIGTERM while stopping exits at once (status 1): an operator who
+ * insists gets their shell back.  Not thread-safe; the loop's thread only.
+ */
+#ifndef KS_DAEMON_H
+#define KS_DAEMON_H
+
+#include <stdbool.h>
+#include <uv.h>
+
+#include "ks/log.h"
+
+typedef struct ks_daemon ks_daemon_t;
+typedef void (*ks_daemon_stop_cb)(ks_daemon_t *d, void *arg);
+
+struct ks_daemon {
+  const char *name;
+  uv_loop_t *loop;
+  ks_daemon_stop_cb on_stop;
+  void *arg;
+  bool stopping;
+  char *log_path; /* for SIGHUP reopen; owned */
+  uv_signal_t _sigterm;
+  uv_signal_t _sigint;
+  uv_signal_t _sighup;
+};
+
+/* Arm the signal handlers (the handles do not keep the loop alive).
+ * Returns 0 or a negated errno. */
+int ks_daemon_init(ks_daemon_t *d, uv_loop_t *loop, const char *name,
+                   ks_daemon_stop_cb on_stop, void *arg);
+/* Open the log sink (NULL/"" = stderr) at the given level name. */
+int ks_daemon_log_open(ks_daemon_t *d, const char *path, const char *level);
+/* Log event=ready with extra key=value fields. */
+void ks_daemon_ready(ks_daemon_t *d, const char *kvfmt, ...)
+    __attribute__((format(printf, 2, 3)));
+/* Close the signal handles and log event=stopped; run the loop once more
+ * afterwards so the closes complete. */
+void ks_daemon_close(ks_daemon_t *d);
+
+#endif /* KS_DAEMON_H */
