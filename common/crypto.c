@@ -83,8 +83,8 @@ out:
 
 int ks_gcm_sealv(const uint8_t key[KS_AES256_KEY_LEN],
                  const uint8_t iv[KS_GCM_IV_LEN], const void *aad,
-                 size_t aad_len, const struct iovec *iov, int iovcnt,
-                 void *ct, uint8_t tag[KS_GCM_TAG_LEN])
+                 size_t aad_len, const struct iovec *iov, int iovcnt, void *ct,
+                 uint8_t tag[KS_GCM_TAG_LEN])
 {
   EVP_CIPHER_CTX *ctx;
   uint8_t *o = ct, tail[16];
@@ -334,17 +334,17 @@ static void hkdf_params(OSSL_PARAM *p, char *digest, const void *salt,
   *p++ = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_KEY, (void *)ikm,
                                            ikm_len);
   if (salt_len > 0) /* absent salt: HKDF uses HashLen zero bytes */
-    *p++ = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_SALT,
-                                             (void *)salt, salt_len);
+    *p++ = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_SALT, (void *)salt,
+                                             salt_len);
   if (info_len > 0)
-    *p++ = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_INFO,
-                                             (void *)info, info_len);
+    *p++ = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_INFO, (void *)info,
+                                             info_len);
   *p = OSSL_PARAM_construct_end();
 }
 
-int ks_hkdf_sha256(void *out, size_t out_len, const void *salt,
-                   size_t salt_len, const void *ikm, size_t ikm_len,
-                   const void *info, size_t info_len)
+int ks_hkdf_sha256(void *out, size_t out_len, const void *salt, size_t salt_len,
+                   const void *ikm, size_t ikm_len, const void *info,
+                   size_t info_len)
 {
   char digest[] = "SHA256";
   OSSL_PARAM params[5];

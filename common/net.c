@@ -51,7 +51,8 @@ int ks_hostport_parse(const char *s, char *host, size_t host_size,
   memcpy(host, h, hlen);
   host[hlen] = '\0';
   unsigned char addr[sizeof(struct in6_addr)];
-  if (inet_pton(AF_INET, host, addr) != 1 && inet_pton(AF_INET6, host, addr) != 1)
+  if (inet_pton(AF_INET, host, addr) != 1 &&
+      inet_pton(AF_INET6, host, addr) != 1)
     return -EINVAL;
   return parse_port(colon + 1, port);
 }

@@ -80,7 +80,7 @@ static void client_tick_cb(uv_timer_t *t);
 static void client_connect(ks_rpc_client_t *cl);
 
 #define CALL_OF(out) \
-  ((ks_rpc_call_t *)((char *)(out) - offsetof(ks_rpc_call_t, _out)))
+  ((ks_rpc_call_t *)((char *)(out)-offsetof(ks_rpc_call_t, _out)))
 
 /* ---- queue and in-flight bookkeeping ------------------------------------ */
 
@@ -93,6 +93,19 @@ static void queue_push(ks_rpc_client_t *cl, ks_rpc_call_t *c)
   else
     cl->q_head = c;
   cl->q_tail = c;
+  cl->nqueued++;
+  c->_state = CALL_QUEUED;
+}
+
+static void queue_push_front(ks_rpc_client_t *cl, ks_rpc_call_t *c)
+{
+  c->_prev = NULL;
+  c->_next = cl->q_head;
+  if (cl->q_head)
+    cl->q_head->_prev = c;
+  else
+    cl->q_tail = c;
+  cl->q_head = c;
   cl->nqueued++;
   c->_state = CALL_QUEUED;
 }
@@ -222,6 +235,10 @@ static int call_send(ks_rpc_client_t *cl, ks_rpc_call_t *c)
   return 0;
 }
 
+/* Send waiting calls while the connection has room.  A failed send puts the
+ * call back at the head of the queue and closes the connection; the close
+ * path then reconnects or fails the queue, so a send failure never runs a
+ * callback from here. */
 static void client_pump(ks_rpc_client_t *cl)
 {
   while (cl->state == CL_READY && cl->q_head &&
@@ -230,7 +247,7 @@ static void client_pump(ks_rpc_client_t *cl)
     queue_remove(cl, c);
     int rc = call_send(cl, c);
     if (rc != 0) {
-      call_result(cl, c, rc, NULL);
+      queue_push_front(cl, c);
       ks__conn_close(cl->conn, rc);
       return;
     }
@@ -317,10 +334,10 @@ static const ks__conn_cbs_t client_conn_cbs = {
 static void client_connect(ks_rpc_client_t *cl)
 {
   ks__conn_t *conn = malloc(sizeof(*conn));
-  int rc = conn ? ks__conn_init(conn, cl->loop, cl->tls_ctx, false,
-                                cl->server_name, &client_conn_cbs, cl,
-                                cl->o.max_body, cl->o.max_bulk)
-                : -ENOMEM;
+  int rc =
+      conn ? ks__conn_init(conn, cl->loop, cl->tls_ctx, false, cl->server_name,
+                           &client_conn_cbs, cl, cl->o.max_body, cl->o.max_bulk)
+           : -ENOMEM;
   if (rc != 0) {
     free(conn);
     cl->state = CL_BACKOFF;
@@ -336,7 +353,8 @@ static void client_connect(ks_rpc_client_t *cl)
   ks__conn_connect(conn, (const struct sockaddr *)&cl->addr);
 }
 
-/* ---- the timer ------------------------------------------------------------ */
+/* ---- the timer ------------------------------------------------------------
+ */
 
 static void expire_list(ks_rpc_client_t *cl, ks_rpc_call_t *head, bool queued,
                         uint64_t now)
@@ -386,7 +404,8 @@ static void client_tick_cb(uv_timer_t *t)
   client_maybe_finish_close(cl);
 }
 
-/* ---- public API ------------------------------------------------------------ */
+/* ---- public API ------------------------------------------------------------
+ */
 
 static uint32_t pow2_at_least(uint32_t n)
 {
@@ -438,7 +457,7 @@ int ks_rpc_client_new(uv_loop_t *loop, const char *host, uint16_t port,
     cl->server_name = ks__tls_server_name(cl->o.tls);
   }
   uint32_t nb = pow2_at_least(2 * cl->o.max_inflight);
-  cl->buckets = calloc(nb, sizeof(*cl->buckets));
+  cl->buckets = calloc(nb, sizeof(ks_rpc_call_t *));
   if (cl->buckets == NULL) {
     free(cl);
     return -ENOMEM;
@@ -454,10 +473,10 @@ int ks_rpc_client_new(uv_loop_t *loop, const char *host, uint16_t port,
   return 0;
 }
 
-int ks_rpc_call_start(ks_rpc_client_t *cl, ks_rpc_call_t *call,
-                      uint16_t opcode, const struct iovec *body, int nbody,
-                      const struct iovec *bulk, int nbulk,
-                      uint32_t timeout_ms, ks_rpc_call_cb cb)
+int ks_rpc_call_start(ks_rpc_client_t *cl, ks_rpc_call_t *call, uint16_t opcode,
+                      const struct iovec *body, int nbody,
+                      const struct iovec *bulk, int nbulk, uint32_t timeout_ms,
+                      ks_rpc_call_cb cb)
 {
   if (cl->closing)
     return KS_ECLOSED;
@@ -467,8 +486,10 @@ int ks_rpc_call_start(ks_rpc_client_t *cl, ks_rpc_call_t *call,
     return KS_EBUSY;
   if (timeout_ms == 0)
     timeout_ms = KS_RPC_DEFAULT_TIMEOUT_MS;
-  ks_rpc_hdr_t h = {.kind = KS_RPC_REQUEST, .opcode = opcode,
-                    .id = ++cl->next_id, .timeout_ms = timeout_ms};
+  ks_rpc_hdr_t h = {.kind = KS_RPC_REQUEST,
+                    .opcode = opcode,
+                    .id = ++cl->next_id,
+                    .timeout_ms = timeout_ms};
   int rc = ks__out_prepare(&call->_out, &h, body, nbody, bulk, nbulk);
   if (rc != 0)
     return rc;

@@ -51,8 +51,8 @@ static void conn_set_peer(ks__conn_t *c)
   snprintf(c->peer, sizeof(c->peer), "%s:%d", host, port);
 }
 
-int ks__conn_init(ks__conn_t *c, uv_loop_t *loop, SSL_CTX *tls_ctx,
-                  bool server, const char *server_name, const ks__conn_cbs_t *cbs,
+int ks__conn_init(ks__conn_t *c, uv_loop_t *loop, SSL_CTX *tls_ctx, bool server,
+                  const char *server_name, const ks__conn_cbs_t *cbs,
                   void *owner, uint32_t max_body, uint64_t max_bulk)
 {
   memset(c, 0, sizeof(*c));
@@ -117,8 +117,8 @@ void ks__conn_shutdown(ks__conn_t *c)
   c->shutting = true;
   ks__conn_read_stop(c);
   c->shutdown_req.data = c;
-  if (uv_shutdown(&c->shutdown_req, (uv_stream_t *)&c->tcp,
-                  conn_shutdown_cb) != 0)
+  if (uv_shutdown(&c->shutdown_req, (uv_stream_t *)&c->tcp, conn_shutdown_cb) !=
+      0)
     ks__conn_close(c, 0);
 }
 
@@ -170,7 +170,8 @@ static void conn_alloc_cb(uv_handle_t *h, size_t hint, uv_buf_t *buf)
     ks__framer_window(&c->fr, &w, &wn);
     if (wn >= KS__DIRECT_MIN) {
       c->direct = true;
-      *buf = uv_buf_init((char *)w, (unsigned)(wn > UINT32_MAX ? UINT32_MAX : wn));
+      *buf =
+          uv_buf_init((char *)w, (unsigned)(wn > UINT32_MAX ? UINT32_MAX : wn));
       return;
     }
   }
@@ -296,7 +297,8 @@ int ks__conn_write(ks__conn_t *c, ks_rpc_out_t *out)
     return ks__tls_write(c, out);
   uv_buf_t bufs[1 + 2 * KS_RPC_IOV_MAX];
   for (int i = 0; i < out->_iovcnt; i++)
-    bufs[i] = uv_buf_init(out->_iov[i].iov_base, (unsigned)out->_iov[i].iov_len);
+    bufs[i] =
+        uv_buf_init(out->_iov[i].iov_base, (unsigned)out->_iov[i].iov_len);
   int rc = uv_write(&out->_uv, (uv_stream_t *)&c->tcp, bufs,
                     (unsigned)out->_iovcnt, conn_write_cb);
   return rc == 0 ? 0 : KS_ECLOSED;

@@ -101,8 +101,8 @@ struct ks__conn {
 
 /* Initialise c on loop.  tls_ctx NULL means plain TCP.  On error nothing is
  * left to close. */
-int ks__conn_init(ks__conn_t *c, uv_loop_t *loop, SSL_CTX *tls_ctx,
-                  bool server, const char *server_name, const ks__conn_cbs_t *cbs,
+int ks__conn_init(ks__conn_t *c, uv_loop_t *loop, SSL_CTX *tls_ctx, bool server,
+                  const char *server_name, const ks__conn_cbs_t *cbs,
                   void *owner, uint32_t max_body, uint64_t max_bulk);
 /* Client side: connect; ends in cbs->ready or cbs->closed. */
 int ks__conn_connect(ks__conn_t *c, const struct sockaddr *sa);

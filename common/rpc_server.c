@@ -155,8 +155,10 @@ int ks_rpc_reply(ks_rpc_sreq_t *req, int status, const struct iovec *body,
 {
   if (req->replied)
     return -EINVAL;
-  ks_rpc_hdr_t h = {.kind = KS_RPC_RESPONSE, .opcode = req->msg->opcode,
-                    .id = req->msg->id, .status = status};
+  ks_rpc_hdr_t h = {.kind = KS_RPC_RESPONSE,
+                    .opcode = req->msg->opcode,
+                    .id = req->msg->id,
+                    .status = status};
   int rc = ks__out_prepare(&req->out, &h, body, nbody, bulk, nbulk);
   if (rc != 0)
     return rc;
@@ -249,10 +251,10 @@ static void srv_on_connection(uv_stream_t *listener, int status)
     return;
   }
   srv_conn_t *sc = calloc(1, sizeof(*sc));
-  int rc = sc ? ks__conn_init(&sc->c, srv->loop, srv->tls_ctx, true, NULL,
-                              &srv_conn_cbs, srv, srv->o.max_body,
-                              srv->o.max_bulk)
-              : -ENOMEM;
+  int rc =
+      sc ? ks__conn_init(&sc->c, srv->loop, srv->tls_ctx, true, NULL,
+                         &srv_conn_cbs, srv, srv->o.max_body, srv->o.max_bulk)
+         : -ENOMEM;
   if (rc != 0) {
     free(sc);
     ks_log_error("rpc", "accept_failed", "err=%s", ks_errname(rc));
@@ -316,9 +318,9 @@ int ks_rpc_server_new(uv_loop_t *loop, const char *host, uint16_t port,
     ks_rpc_server_close(srv, NULL, NULL);
     return rc;
   }
-  srv->port = ntohs(ss.ss_family == AF_INET
-                        ? ((struct sockaddr_in *)&ss)->sin_port
-                        : ((struct sockaddr_in6 *)&ss)->sin6_port);
+  srv->port =
+      ntohs(ss.ss_family == AF_INET ? ((struct sockaddr_in *)&ss)->sin_port
+                                    : ((struct sockaddr_in6 *)&ss)->sin6_port);
   *out = srv;
   return 0;
 }

@@ -62,7 +62,8 @@ static void tls_log_errors(const char *event, const char *what,
 
 static SSL_CTX *tls_ctx_new(const ks_rpc_tls_opts_t *o, bool server)
 {
-  SSL_CTX *ctx = SSL_CTX_new(server ? TLS_server_method() : TLS_client_method());
+  SSL_CTX *ctx =
+      SSL_CTX_new(server ? TLS_server_method() : TLS_client_method());
   if (ctx == NULL)
     return NULL;
   const char *step = "protocol";
@@ -143,9 +144,11 @@ const char *ks__tls_server_name(const ks_rpc_tls_t *tls)
 static int tls_expect_name(SSL *ssl, const char *name)
 {
   unsigned char addr[sizeof(struct in6_addr)];
-  if (inet_pton(AF_INET, name, addr) == 1 || inet_pton(AF_INET6, name, addr) == 1)
-    return X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), name) == 1 ? 0
-                                                                          : KS_ETLS;
+  if (inet_pton(AF_INET, name, addr) == 1 ||
+      inet_pton(AF_INET6, name, addr) == 1)
+    return X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), name) == 1
+               ? 0
+               : KS_ETLS;
   if (SSL_set_tlsext_host_name(ssl, name) != 1 || SSL_set1_host(ssl, name) != 1)
     return KS_ETLS;
   return 0;

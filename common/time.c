@@ -107,9 +107,10 @@ static bool tm_match(const char *s, size_t n, const char *pat)
     return false;
   for (size_t i = 0; i < n; i++) {
     char c = s[i];
-    bool ok = pat[i] == '9'   ? (c >= '0' && c <= '9')
-              : pat[i] == 'A' ? ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z'))
-                              : c == pat[i];
+    bool ok = pat[i] == '9' ? (c >= '0' && c <= '9')
+              : pat[i] == 'A'
+                  ? ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z'))
+                  : c == pat[i];
     if (!ok)
       return false;
   }
@@ -147,8 +148,12 @@ static int tm_to_sec(int y, int mon, int d, int h, int mi, int s, int64_t *out)
     return -EINVAL;
   if (d > mdays[mon - 1] + (mon == 2 && tm_leap(y)))
     return -EINVAL;
-  struct tm tm = {.tm_year = y - 1900, .tm_mon = mon - 1, .tm_mday = d,
-                  .tm_hour = h, .tm_min = mi, .tm_sec = s};
+  struct tm tm = {.tm_year = y - 1900,
+                  .tm_mon = mon - 1,
+                  .tm_mday = d,
+                  .tm_hour = h,
+                  .tm_min = mi,
+                  .tm_sec = s};
   *out = (int64_t)timegm(&tm); /* fields are valid, so -1 means 1969-12-31
                                   23:59:59, not an error */
   return 0;
@@ -174,8 +179,7 @@ static int rfc3339_frac(const char *s, size_t n, uint32_t *nsec)
   return 0;
 }
 
-int ks_time_parse_rfc3339(const char *s, size_t n, int64_t *sec,
-                          uint32_t *nsec)
+int ks_time_parse_rfc3339(const char *s, size_t n, int64_t *sec, uint32_t *nsec)
 {
   static const char pat[] = "9999-99-99T99:99:99";
   const size_t plen = sizeof(pat) - 1;
@@ -203,9 +207,8 @@ int ks_time_parse_http(const char *s, size_t n, int64_t *sec)
   int mon = tm_name(s + 8, ks_month_names, 12);
   if (tm_name(s, ks_wday_names, 7) < 0 || mon < 0)
     return -EINVAL;
-  if (tm_to_sec(tm_num(s + 12, 4), mon + 1, tm_num(s + 5, 2),
-                tm_num(s + 17, 2), tm_num(s + 20, 2), tm_num(s + 23, 2),
-                &t) != 0)
+  if (tm_to_sec(tm_num(s + 12, 4), mon + 1, tm_num(s + 5, 2), tm_num(s + 17, 2),
+                tm_num(s + 20, 2), tm_num(s + 23, 2), &t) != 0)
     return -EINVAL;
   *sec = t;
   return 0;

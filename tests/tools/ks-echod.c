@@ -29,7 +29,8 @@ typedef struct echod_settings {
   char *log_file;
 } echod_settings_t;
 
-static const char *const log_levels[] = {"debug", "info", "warn", "error", NULL};
+static const char *const log_levels[] = {"debug", "info", "warn", "error",
+                                         NULL};
 
 static const ks_opt_t echod_opts[] = {
     {"rpc.listen", KS_OPT_STRING, "127.0.0.1:7250", 0, 0, NULL,
@@ -40,9 +41,11 @@ static const ks_opt_t echod_opts[] = {
     {"rpc.tls.ca", KS_OPT_STRING, NULL, 0, 0, NULL,
      "PEM file of the CA that signs peers", offsetof(echod_settings_t, tls_ca)},
     {"rpc.tls.cert", KS_OPT_STRING, NULL, 0, 0, NULL,
-     "PEM file of this node's certificate", offsetof(echod_settings_t, tls_cert)},
+     "PEM file of this node's certificate",
+     offsetof(echod_settings_t, tls_cert)},
     {"rpc.tls.key", KS_OPT_STRING, NULL, 0, 0, NULL,
-     "PEM file of this node's private key", offsetof(echod_settings_t, tls_key)},
+     "PEM file of this node's private key",
+     offsetof(echod_settings_t, tls_key)},
     {"rpc.max_inflight", KS_OPT_INT, "256", 1, 65536, NULL,
      "unanswered requests per connection before reading pauses",
      offsetof(echod_settings_t, max_inflight)},
@@ -88,7 +91,8 @@ static int echod_serve(echod_t *e, const echod_settings_t *s, uv_loop_t *loop)
     if (rc != 0)
       return rc;
   }
-  ks_rpc_opts_t o = {.tls = e->tls, .max_inflight = (uint32_t)s->max_inflight,
+  ks_rpc_opts_t o = {.tls = e->tls,
+                     .max_inflight = (uint32_t)s->max_inflight,
                      .max_bulk = (uint64_t)s->max_bulk};
   rc = ks_rpc_server_new(loop, e->host, port, &o, &e->srv);
   if (rc != 0) {

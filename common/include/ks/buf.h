@@ -21,7 +21,10 @@ typedef struct ks_buf {
   size_t cap; /* bytes allocated */
 } ks_buf_t;
 
-#define KS_BUF_INIT {NULL, 0, 0}
+#define KS_BUF_INIT \
+  {                 \
+    NULL, 0, 0      \
+  }
 
 /* Make room for at least `extra` more bytes past len. */
 int ks_buf_reserve(ks_buf_t *b, size_t extra);

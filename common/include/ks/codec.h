@@ -35,9 +35,9 @@
 
 /* Text length (without NUL) of the encoding of n bytes.  Buffers for the
  * encoders need one byte more. */
-#define KS_HEX_LEN(n) ((n) * 2)
-#define KS_B64_LEN(n) (((n) + 2) / 3 * 4)   /* padded, standard alphabet */
-#define KS_B64URL_LEN(n) (((n) * 4 + 2) / 3) /* unpadded, URL-safe */
+#define KS_HEX_LEN(n) ((n)*2)
+#define KS_B64_LEN(n) (((n) + 2) / 3 * 4)  /* padded, standard alphabet */
+#define KS_B64URL_LEN(n) (((n)*4 + 2) / 3) /* unpadded, URL-safe */
 
 /* Bytes that decoding a text of length n can produce (exact for hex, an
  * upper bound for both base64 variants). */

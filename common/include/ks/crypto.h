@@ -60,8 +60,8 @@ int ks_gcm_seal(const uint8_t key[KS_AES256_KEY_LEN],
  * contiguously (ks_iov_total bytes); ct must not overlap the iovecs. */
 int ks_gcm_sealv(const uint8_t key[KS_AES256_KEY_LEN],
                  const uint8_t iv[KS_GCM_IV_LEN], const void *aad,
-                 size_t aad_len, const struct iovec *iov, int iovcnt,
-                 void *ct, uint8_t tag[KS_GCM_TAG_LEN]);
+                 size_t aad_len, const struct iovec *iov, int iovcnt, void *ct,
+                 uint8_t tag[KS_GCM_TAG_LEN]);
 /* Decrypt and verify.  Returns 0, or KS_EAUTH when the tag does not match
  * (wrong key, IV, AAD, or tampered data): pt is then zeroed, never left
  * holding unauthenticated plaintext.  pt == ct is allowed (the ciphertext is
@@ -97,7 +97,10 @@ typedef struct ks_hash_ctx {
   ks_hash_alg_t _alg;
 } ks_hash_ctx_t;
 
-#define KS_HASH_CTX_INIT {NULL, 0}
+#define KS_HASH_CTX_INIT \
+  {                      \
+    NULL, 0              \
+  }
 
 /* 0, -EINVAL (unknown alg), -ENOMEM or KS_ECRYPTO; c stays zeroed on error. */
 int ks_hash_init(ks_hash_ctx_t *c, ks_hash_alg_t alg);
@@ -119,7 +122,10 @@ typedef struct ks_hmac_ctx {
   struct evp_mac_ctx_st *_mac;
 } ks_hmac_ctx_t;
 
-#define KS_HMAC_CTX_INIT {NULL}
+#define KS_HMAC_CTX_INIT \
+  {                      \
+    NULL                 \
+  }
 
 int ks_hmac_init(ks_hmac_ctx_t *c, const void *key, size_t key_len);
 int ks_hmac_update(ks_hmac_ctx_t *c, const void *p, size_t n);
@@ -130,9 +136,9 @@ void ks_hmac_free(ks_hmac_ctx_t *c);
 /* Extract-then-expand: out[0..out_len) = HKDF(salt, ikm, info).  salt and
  * info may be empty (NULL, 0); ikm must not be.  -EINVAL if out_len is 0 or
  * above KS_HKDF_SHA256_MAX_LEN, or ikm is empty. */
-int ks_hkdf_sha256(void *out, size_t out_len, const void *salt,
-                   size_t salt_len, const void *ikm, size_t ikm_len,
-                   const void *info, size_t info_len);
+int ks_hkdf_sha256(void *out, size_t out_len, const void *salt, size_t salt_len,
+                   const void *ikm, size_t ikm_len, const void *info,
+                   size_t info_len);
 
 /* ---- Memory hygiene ----------------------------------------------------- */
 /* Zero p[0..n) in a way the compiler cannot elide (OPENSSL_cleanse). */

@@ -19,25 +19,25 @@
 #define KS_ERR_BASE (-1000)
 
 /* name, value offset, message */
-#define KS_ERR_MAP(X)                                                        \
-  X(KS_EPROTO,      1, "protocol violation")                                 \
-  X(KS_EBADMAGIC,   2, "bad frame magic")                                    \
-  X(KS_EBADVERSION, 3, "unsupported protocol version")                       \
-  X(KS_EBADCRC,     4, "checksum mismatch")                                  \
-  X(KS_ETOOBIG,     5, "length exceeds limit")                               \
-  X(KS_ETIMEDOUT,   6, "request timed out")                                  \
-  X(KS_ECLOSED,     7, "connection closed")                                  \
-  X(KS_EBUSY,       8, "too many requests in flight")                        \
-  X(KS_ENOHANDLER,  9, "no handler for opcode")                              \
-  X(KS_ECONFIG,    10, "invalid configuration")                              \
-  X(KS_ETLS,       11, "TLS failure")                                        \
-  X(KS_ECRYPTO,    12, "cryptographic operation failed")                     \
-  X(KS_EAUTH,      13, "authentication failed")                              \
-  X(KS_ECORRUPT,   14, "data corrupt")                                       \
-  X(KS_ECANCELED,  15, "operation canceled")                                 \
-  X(KS_EPARSE,     16, "parse error")                                        \
-  X(KS_ENOTIMPL,   17, "not implemented")                                    \
-  X(KS_EREMOTE,    18, "remote error with unknown code")
+#define KS_ERR_MAP(X)                                  \
+  X(KS_EPROTO, 1, "protocol violation")                \
+  X(KS_EBADMAGIC, 2, "bad frame magic")                \
+  X(KS_EBADVERSION, 3, "unsupported protocol version") \
+  X(KS_EBADCRC, 4, "checksum mismatch")                \
+  X(KS_ETOOBIG, 5, "length exceeds limit")             \
+  X(KS_ETIMEDOUT, 6, "request timed out")              \
+  X(KS_ECLOSED, 7, "connection closed")                \
+  X(KS_EBUSY, 8, "too many requests in flight")        \
+  X(KS_ENOHANDLER, 9, "no handler for opcode")         \
+  X(KS_ECONFIG, 10, "invalid configuration")           \
+  X(KS_ETLS, 11, "TLS failure")                        \
+  X(KS_ECRYPTO, 12, "cryptographic operation failed")  \
+  X(KS_EAUTH, 13, "authentication failed")             \
+  X(KS_ECORRUPT, 14, "data corrupt")                   \
+  X(KS_ECANCELED, 15, "operation canceled")            \
+  X(KS_EPARSE, 16, "parse error")                      \
+  X(KS_ENOTIMPL, 17, "not implemented")                \
+  X(KS_EREMOTE, 18, "remote error with unknown code")
 
 enum ks_err_code {
 #define KS__ERR_ENUM(name, off, msg) name = KS_ERR_BASE - (off),

@@ -24,7 +24,12 @@ typedef struct ks_id {
   uint8_t b[KS_ID_LEN];
 } ks_id_t;
 
-#define KS_ID_ZERO {{0}}
+#define KS_ID_ZERO \
+  {                \
+    {              \
+      0            \
+    }              \
+  }
 
 /* A new random (UUIDv4) id.  Returns 0, or KS_ECRYPTO when the DRBG fails
  * (*id is then all zero, never a guessable value). */

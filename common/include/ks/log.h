@@ -49,7 +49,8 @@ const char *ks_log_level_name(ks_log_level_t lvl);
 void ks_log(ks_log_level_t lvl, const char *comp, const char *event,
             const char *kvfmt, ...) __attribute__((format(printf, 4, 5)));
 void ks_logv(ks_log_level_t lvl, const char *comp, const char *event,
-             const char *kvfmt, va_list ap) __attribute__((format(printf, 4, 0)));
+             const char *kvfmt, va_list ap)
+    __attribute__((format(printf, 4, 0)));
 
 /* Render s as a logfmt value into buf: unchanged if it has no space, '"',
  * '=', '\\' or control character, else double-quoted with escapes (\" \\ \n
@@ -58,8 +59,10 @@ const char *ks_log_quote(char *buf, size_t size, const char *s);
 
 #define ks_log_debug(comp, event, ...) \
   ks_log(KS_LOG_DEBUG, comp, event, __VA_ARGS__)
-#define ks_log_info(comp, event, ...) ks_log(KS_LOG_INFO, comp, event, __VA_ARGS__)
-#define ks_log_warn(comp, event, ...) ks_log(KS_LOG_WARN, comp, event, __VA_ARGS__)
+#define ks_log_info(comp, event, ...) \
+  ks_log(KS_LOG_INFO, comp, event, __VA_ARGS__)
+#define ks_log_warn(comp, event, ...) \
+  ks_log(KS_LOG_WARN, comp, event, __VA_ARGS__)
 #define ks_log_error(comp, event, ...) \
   ks_log(KS_LOG_ERROR, comp, event, __VA_ARGS__)
 

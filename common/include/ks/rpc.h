@@ -64,8 +64,8 @@
 #define KS_RPC_IOV_MAX 8
 
 /* Defaults; every one can be changed in ks_rpc_opts_t. */
-#define KS_RPC_DEFAULT_MAX_BODY (1U << 20)          /* 1 MiB */
-#define KS_RPC_DEFAULT_MAX_BULK (64ULL << 20)       /* 64 MiB: 16 chunks */
+#define KS_RPC_DEFAULT_MAX_BODY (1U << 20)    /* 1 MiB */
+#define KS_RPC_DEFAULT_MAX_BULK (64ULL << 20) /* 64 MiB: 16 chunks */
 #define KS_RPC_DEFAULT_MAX_INFLIGHT 256
 #define KS_RPC_DEFAULT_MAX_QUEUED 4096
 #define KS_RPC_DEFAULT_TIMEOUT_MS 30000
@@ -119,11 +119,11 @@ void ks_rpc_tls_free(ks_rpc_tls_t *tls);
 
 /* ---- Options shared by clients and servers --------------------------- */
 typedef struct ks_rpc_opts {
-  ks_rpc_tls_t *tls;      /* NULL: plain TCP */
-  uint32_t max_body;      /* 0: default */
-  uint64_t max_bulk;      /* 0: default */
-  uint32_t max_inflight;  /* 0: default */
-  uint32_t max_queued;    /* client only; 0: default */
+  ks_rpc_tls_t *tls;           /* NULL: plain TCP */
+  uint32_t max_body;           /* 0: default */
+  uint64_t max_bulk;           /* 0: default */
+  uint32_t max_inflight;       /* 0: default */
+  uint32_t max_queued;         /* client only; 0: default */
   uint32_t connect_timeout_ms; /* client only; 0: default */
 } ks_rpc_opts_t;
 
@@ -158,7 +158,7 @@ struct ks_rpc_call {
   /* private */
   ks_rpc_client_t *_client;
   ks_rpc_call_cb _cb;
-  ks_rpc_call_t *_next;  /* waiting queue or in-flight list */
+  ks_rpc_call_t *_next; /* waiting queue or in-flight list */
   ks_rpc_call_t *_prev;
   ks_rpc_call_t *_hnext; /* in-flight hash chain */
   uint64_t _id;
@@ -166,7 +166,7 @@ struct ks_rpc_call {
   int _status;           /* result held while the write is still pending */
   ks_rpc_msg_t *_resp;
   uint8_t _state;
-  uint8_t _writing;      /* the frame's write callback is pending */
+  uint8_t _writing; /* the frame's write callback is pending */
   ks_rpc_out_t _out;
 };
 
@@ -181,10 +181,10 @@ int ks_rpc_client_new(uv_loop_t *loop, const char *host, uint16_t port,
  * with count 0); the data must stay valid until cb, the iovec arrays need not.
  * timeout_ms 0 means KS_RPC_DEFAULT_TIMEOUT_MS.  Errors: KS_EBUSY (queue
  * full), KS_ECLOSED (client closing), KS_ETOOBIG, -EINVAL. */
-int ks_rpc_call_start(ks_rpc_client_t *cl, ks_rpc_call_t *call,
-                      uint16_t opcode, const struct iovec *body, int nbody,
-                      const struct iovec *bulk, int nbulk,
-                      uint32_t timeout_ms, ks_rpc_call_cb cb);
+int ks_rpc_call_start(ks_rpc_client_t *cl, ks_rpc_call_t *call, uint16_t opcode,
+                      const struct iovec *body, int nbody,
+                      const struct iovec *bulk, int nbulk, uint32_t timeout_ms,
+                      ks_rpc_call_cb cb);
 
 /* Calls on the wire and waiting, for metrics and tests. */
 uint32_t ks_rpc_client_inflight(const ks_rpc_client_t *cl);

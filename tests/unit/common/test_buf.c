@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* cmocka needs the headers above first */
 #include <cmocka.h>
 
 static void test_append_grows_by_doubling(void **state)

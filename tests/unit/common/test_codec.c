@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* cmocka needs the headers above first */
 #include <cmocka.h>
 
 static const struct {
@@ -77,7 +78,11 @@ static void test_hex_rejects(void **state)
   assert_int_equal(ks_hex_decode(out, sizeof out, "g0", 2), -EINVAL);
   assert_int_equal(ks_hex_decode(out, sizeof out, " 0", 2), -EINVAL);
   assert_int_equal(ks_hex_decode(out, sizeof out, "0x12", 4), -EINVAL);
-  assert_int_equal(ks_hex_decode(out, sizeof out, "12\0" "3", 4), -EINVAL);
+  assert_int_equal(ks_hex_decode(out, sizeof out,
+                                 "12\0"
+                                 "3",
+                                 4),
+                   -EINVAL);
   assert_int_equal(ks_hex_decode(out, 1, "1234", 4), -ENOSPC);
   assert_int_equal(ks_hex_encode(txt, 4, "ab", 2), -ENOSPC); /* no NUL room */
   assert_int_equal(ks_hex_encode(txt, 5, "ab", 2), 4);
@@ -92,7 +97,8 @@ static void test_b64_vectors(void **state)
     size_t len = strlen(rfc4648[i].b64);
     char out[16];
     assert_int_equal(KS_B64_LEN(n), len);
-    assert_int_equal(ks_b64_encode(out, len + 1, rfc4648[i].plain, n), (int)len);
+    assert_int_equal(ks_b64_encode(out, len + 1, rfc4648[i].plain, n),
+                     (int)len);
     assert_string_equal(out, rfc4648[i].b64);
     assert_int_equal(ks_b64_encode(out, len, rfc4648[i].plain, n), -ENOSPC);
     check_decode(ks_b64_decode, rfc4648[i].b64, rfc4648[i].plain, n);
@@ -130,19 +136,21 @@ static void test_b64_rejects(void **state)
 {
   (void)state;
   static const char *bad_std[] = {
-      "Zg=",   "Zm9",      "Zm9v-",   "Zm9vY", "Zm=v", "Z===", "====",
-      "Zh==",  "Zm9=",     " Zm9v",   "Zm9v\n", "Zm9v ", "Zg==Zg==",
-      "Zm-v",  "Zm_v",     "Zm9v====", "=Zm9",  "Zm9\x80",
+      "Zg=",      "Zm9",  "Zm9v-", "Zm9vY",    "Zm=v",   "Z===",
+      "====",     "Zh==", "Zm9=",  " Zm9v",    "Zm9v\n", "Zm9v ",
+      "Zg==Zg==", "Zm-v", "Zm_v",  "Zm9v====", "=Zm9",   "Zm9\x80",
   };
-  static const char *bad_url[] = {"Z", "Zm9vY", "Zg==", "Zm8=", "Zm+v",
-                                  "Zm/v", "Zh", "Zm9", " Zm8", "Zm8\n"};
+  static const char *bad_url[] = {"Z",    "Zm9vY", "Zg==", "Zm8=", "Zm+v",
+                                  "Zm/v", "Zh",    "Zm9",  " Zm8", "Zm8\n"};
   uint8_t out[32];
   for (size_t i = 0; i < sizeof bad_std / sizeof bad_std[0]; i++)
-    assert_int_equal(ks_b64_decode(out, sizeof out, bad_std[i],
-                                   strlen(bad_std[i])), -EINVAL);
+    assert_int_equal(
+        ks_b64_decode(out, sizeof out, bad_std[i], strlen(bad_std[i])),
+        -EINVAL);
   for (size_t i = 0; i < sizeof bad_url / sizeof bad_url[0]; i++)
-    assert_int_equal(ks_b64url_decode(out, sizeof out, bad_url[i],
-                                      strlen(bad_url[i])), -EINVAL);
+    assert_int_equal(
+        ks_b64url_decode(out, sizeof out, bad_url[i], strlen(bad_url[i])),
+        -EINVAL);
   /* unpadded "Zm8" ("fo") is valid base64url, though not valid std base64 */
   assert_int_equal(ks_b64_decode(out, sizeof out, "Zm8", 3), -EINVAL);
   assert_int_equal(ks_b64url_decode(out, sizeof out, "Zm8", 3), 2);

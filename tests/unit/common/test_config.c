@@ -21,6 +21,7 @@
 #include <string.h>
 #include <unistd.h>
 
+/* cmocka needs the headers above first */
 #include <cmocka.h>
 
 typedef struct test_settings {

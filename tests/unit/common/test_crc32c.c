@@ -12,6 +12,7 @@
 #include <stdint.h>
 #include <string.h>
 
+/* cmocka needs the headers above first */
 #include <cmocka.h>
 
 /* Bit-at-a-time CRC-32C, reflected polynomial 0x82F63B78: slow and obvious. */
@@ -66,7 +67,8 @@ static void test_matches_reference(void **state)
   static uint8_t big[4096 + 64];
   for (size_t i = 0; i < sizeof big; i++)
     big[i] = (uint8_t)(i * 131 + 7);
-  static const size_t lens[] = {1, 7, 8, 15, 16, 63, 64, 65, 255, 256, 1000, 4096};
+  static const size_t lens[] = {1,  7,  8,   15,  16,   63,
+                                64, 65, 255, 256, 1000, 4096};
   for (size_t off = 0; off < 8; off++)
     for (size_t i = 0; i < sizeof lens / sizeof lens[0]; i++)
       assert_int_equal(ks_crc32c(0, big + off, lens[i]),

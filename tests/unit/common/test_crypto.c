@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* cmocka needs the headers above first */
 #include <cmocka.h>
 
 #include "ks/codec.h"
@@ -46,8 +47,9 @@ typedef struct gcm_vec {
 
 static void gcm_tc16(gcm_vec_t *v)
 {
-  unhex(v->key, 32, "feffe9928665731c6d6a8f9467308308"
-                    "feffe9928665731c6d6a8f9467308308");
+  unhex(v->key, 32,
+        "feffe9928665731c6d6a8f9467308308"
+        "feffe9928665731c6d6a8f9467308308");
   unhex(v->iv, 12, "cafebabefacedbaddecaf888");
   v->aad_len = unhex(v->aad, 20, "feedfacedeadbeeffeedfacedeadbeefabaddad2");
   v->pt_len = unhex(v->pt, 60,
@@ -66,12 +68,12 @@ static void test_gcm_tc16(void **state)
   gcm_vec_t v;
   uint8_t ct[60], pt[60], tag[16];
   gcm_tc16(&v);
-  assert_int_equal(ks_gcm_seal(v.key, v.iv, v.aad, v.aad_len, v.pt, v.pt_len,
-                               ct, tag), 0);
+  assert_int_equal(
+      ks_gcm_seal(v.key, v.iv, v.aad, v.aad_len, v.pt, v.pt_len, ct, tag), 0);
   assert_memory_equal(ct, v.ct, 60);
   assert_memory_equal(tag, v.tag, 16);
-  assert_int_equal(ks_gcm_open(v.key, v.iv, v.aad, v.aad_len, v.ct, v.pt_len,
-                               v.tag, pt), 0);
+  assert_int_equal(
+      ks_gcm_open(v.key, v.iv, v.aad, v.aad_len, v.ct, v.pt_len, v.tag, pt), 0);
   assert_memory_equal(pt, v.pt, 60);
 }
 
@@ -111,11 +113,11 @@ static void test_gcm_sealv_and_in_place(void **state)
   assert_memory_equal(tag, v.tag, 16);
   /* in place both ways */
   memcpy(buf, v.pt, 60);
-  assert_int_equal(ks_gcm_seal(v.key, v.iv, v.aad, v.aad_len, buf, 60, buf, tag),
-                   0);
+  assert_int_equal(
+      ks_gcm_seal(v.key, v.iv, v.aad, v.aad_len, buf, 60, buf, tag), 0);
   assert_memory_equal(buf, v.ct, 60);
-  assert_int_equal(ks_gcm_open(v.key, v.iv, v.aad, v.aad_len, buf, 60, tag, buf),
-                   0);
+  assert_int_equal(
+      ks_gcm_open(v.key, v.iv, v.aad, v.aad_len, buf, 60, tag, buf), 0);
   assert_memory_equal(buf, v.pt, 60);
 }
 
@@ -126,8 +128,8 @@ static void expect_auth_fail(const gcm_vec_t *v, const uint8_t *key,
 {
   uint8_t pt[60];
   memset(pt, 0xa5, sizeof pt);
-  assert_int_equal(ks_gcm_open(key, iv, aad, v->aad_len, ct, v->pt_len, tag, pt),
-                   KS_EAUTH);
+  assert_int_equal(
+      ks_gcm_open(key, iv, aad, v->aad_len, ct, v->pt_len, tag, pt), KS_EAUTH);
   assert_all_zero(pt, sizeof pt);
 }
 
@@ -233,13 +235,16 @@ static void check_hash(ks_hash_alg_t alg, const char *msg, const char *hex)
 static void test_sha256(void **state)
 {
   (void)state;
-  check_hash(KS_HASH_SHA256, "abc",
-             "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
-  check_hash(KS_HASH_SHA256, "",
-             "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
-  check_hash(KS_HASH_SHA256,
-             "abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq",
-             "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1");
+  check_hash(
+      KS_HASH_SHA256, "abc",
+      "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+  check_hash(
+      KS_HASH_SHA256, "",
+      "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+  check_hash(
+      KS_HASH_SHA256,
+      "abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq",
+      "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1");
   uint8_t out[32], expect[32];
   unhex(expect, 32,
         "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
@@ -321,10 +326,12 @@ static void test_hkdf_rejects(void **state)
   assert_int_equal(ks_hkdf_sha256(out, 32, NULL, 0, ikm, 0, NULL, 0), -EINVAL);
   uint8_t *big = malloc(KS_HKDF_SHA256_MAX_LEN + 1);
   assert_non_null(big);
-  assert_int_equal(ks_hkdf_sha256(big, KS_HKDF_SHA256_MAX_LEN + 1, NULL, 0,
-                                  ikm, 22, NULL, 0), -EINVAL);
-  assert_int_equal(ks_hkdf_sha256(big, KS_HKDF_SHA256_MAX_LEN, NULL, 0, ikm,
-                                  22, NULL, 0), 0);
+  assert_int_equal(ks_hkdf_sha256(big, KS_HKDF_SHA256_MAX_LEN + 1, NULL, 0, ikm,
+                                  22, NULL, 0),
+                   -EINVAL);
+  assert_int_equal(
+      ks_hkdf_sha256(big, KS_HKDF_SHA256_MAX_LEN, NULL, 0, ikm, 22, NULL, 0),
+      0);
   free(big);
 }
 

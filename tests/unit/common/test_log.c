@@ -23,6 +23,7 @@
 #include <time.h>
 #include <unistd.h>
 
+/* cmocka needs the headers above first */
 #include <cmocka.h>
 
 typedef struct fixture {

@@ -17,6 +17,7 @@
 #include <stdint.h>
 #include <string.h>
 
+/* cmocka needs the headers above first */
 #include <cmocka.h>
 
 static void test_rand_bytes(void **state)
@@ -81,8 +82,8 @@ static void test_id_generate(void **state)
   assert_int_equal(ks_id_generate(&b), 0);
   assert_int_not_equal(ks_id_cmp(&a, &b), 0);
   assert_false(ks_id_is_zero(&a));
-  assert_int_equal(a.b[6] >> 4, 4);      /* version 4 */
-  assert_int_equal(a.b[8] >> 6, 2);      /* variant 10 */
+  assert_int_equal(a.b[6] >> 4, 4); /* version 4 */
+  assert_int_equal(a.b[8] >> 6, 2); /* variant 10 */
   ks_id_t zero = KS_ID_ZERO;
   assert_true(ks_id_is_zero(&zero));
 }
@@ -102,7 +103,8 @@ static void test_id_hex(void **state)
   assert_int_equal(ks_id_from_hex(&b, s, 32), 0);
   for (int i = 0; i < 16; i++)
     assert_int_equal(b.b[i], (uint8_t)(i * 0x11));
-  assert_string_equal(ks_id_to_hex(&b, hex), "00112233445566778899aabbccddeeff");
+  assert_string_equal(ks_id_to_hex(&b, hex),
+                      "00112233445566778899aabbccddeeff");
 }
 
 static void test_id_hex_rejects(void **state)
@@ -131,8 +133,8 @@ static void test_id_order(void **state)
   for (int i = 0; i < 100; i++) {
     assert_int_equal(ks_id_generate(&a), 0);
     assert_int_equal(ks_id_generate(&b), 0);
-    int c = ks_id_cmp(&a, &b), h = strcmp(ks_id_to_hex(&a, ha),
-                                          ks_id_to_hex(&b, hb));
+    int c = ks_id_cmp(&a, &b),
+        h = strcmp(ks_id_to_hex(&a, ha), ks_id_to_hex(&b, hb));
     assert_true((c < 0) == (h < 0) && (c > 0) == (h > 0));
   }
 }
@@ -140,12 +142,9 @@ static void test_id_order(void **state)
 int main(void)
 {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_rand_bytes),
-      cmocka_unit_test(test_rand_u64),
-      cmocka_unit_test(test_rand_range),
-      cmocka_unit_test(test_id_generate),
-      cmocka_unit_test(test_id_hex),
-      cmocka_unit_test(test_id_hex_rejects),
+      cmocka_unit_test(test_rand_bytes), cmocka_unit_test(test_rand_u64),
+      cmocka_unit_test(test_rand_range), cmocka_unit_test(test_id_generate),
+      cmocka_unit_test(test_id_hex),     cmocka_unit_test(test_id_hex_rejects),
       cmocka_unit_test(test_id_order),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

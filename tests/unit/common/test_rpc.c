@@ -10,6 +10,8 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+
+/* cmocka needs the headers above first */
 #include <cmocka.h>
 
 #include "ks/endian.h"
@@ -109,9 +111,9 @@ static void close_both(uv_loop_t *loop, ks_rpc_client_t *cl,
   assert_int_equal(uv_loop_close(loop), 0);
 }
 
-static int call(ks_rpc_client_t *cl, ks_rpc_call_t *c, result_t *r,
-                uint16_t op, const void *body, size_t nbody, const void *bulk,
-                size_t nbulk, uint32_t timeout_ms)
+static int call(ks_rpc_client_t *cl, ks_rpc_call_t *c, result_t *r, uint16_t op,
+                const void *body, size_t nbody, const void *bulk, size_t nbulk,
+                uint32_t timeout_ms)
 {
   struct iovec b = {(void *)body, nbody}, k = {(void *)bulk, nbulk};
   c->data = r;
@@ -124,10 +126,16 @@ static int call(ks_rpc_client_t *cl, ks_rpc_call_t *c, result_t *r,
 static void test_hdr_codec(void **state)
 {
   (void)state;
-  ks_rpc_hdr_t h = {.version = KS_RPC_VERSION, .kind = KS_RPC_REQUEST,
-                    .opcode = 7, .id = 0x1122334455667788ULL, .status = -5,
-                    .body_len = 10, .bulk_len = 1 << 20, .body_crc = 1,
-                    .bulk_crc = 2, .timeout_ms = 300};
+  ks_rpc_hdr_t h = {.version = KS_RPC_VERSION,
+                    .kind = KS_RPC_REQUEST,
+                    .opcode = 7,
+                    .id = 0x1122334455667788ULL,
+                    .status = -5,
+                    .body_len = 10,
+                    .bulk_len = 1 << 20,
+                    .body_crc = 1,
+                    .bulk_crc = 2,
+                    .timeout_ms = 300};
   uint8_t buf[KS_RPC_HDR_SIZE];
   ks_rpc_hdr_t d;
   ks_rpc_hdr_encode(&h, buf);
@@ -153,7 +161,8 @@ static void test_hdr_codec(void **state)
   assert_int_equal(ks_rpc_hdr_decode(buf, 100, 1 << 20, &d), KS_EBADVERSION);
 }
 
-/* ---- echo over TCP ---------------------------------------------------------- */
+/* ---- echo over TCP ----------------------------------------------------------
+ */
 
 typedef struct fixture {
   uv_loop_t loop;
@@ -169,10 +178,13 @@ static void fixture_start(fixture_t *f, const ks_rpc_opts_t *so,
   assert_int_equal(uv_loop_init(&f->loop), 0);
   assert_int_equal(ks_rpc_server_new(&f->loop, "127.0.0.1", 0, so, &f->srv), 0);
   assert_int_equal(ks_rpc_ping_register(f->srv), 0);
-  assert_int_equal(ks_rpc_server_handle(f->srv, OP_HOLD, hold_handler, &f->held), 0);
-  assert_int_equal(ks_rpc_server_handle(f->srv, OP_HOLD, hold_handler, NULL), -EEXIST);
+  assert_int_equal(
+      ks_rpc_server_handle(f->srv, OP_HOLD, hold_handler, &f->held), 0);
+  assert_int_equal(ks_rpc_server_handle(f->srv, OP_HOLD, hold_handler, NULL),
+                   -EEXIST);
   assert_int_equal(ks_rpc_client_new(&f->loop, "127.0.0.1",
-                                     ks_rpc_server_port(f->srv), co, &f->cl), 0);
+                                     ks_rpc_server_port(f->srv), co, &f->cl),
+                   0);
 }
 
 static uint8_t *pattern(size_t n, unsigned seed)
@@ -190,7 +202,8 @@ static void test_echo_pipelined(void **state)
   fixture_t f;
   fixture_start(&f, NULL, NULL);
   enum { N = 40 };
-  static const size_t sizes[] = {0, 1, 100, 4096, 65535, 65536, 300000, 4 << 20};
+  static const size_t sizes[] = {0,     1,     100,    4096,
+                                 65535, 65536, 300000, 4 << 20};
   enum { NS = sizeof(sizes) / sizeof(sizes[0]) };
   ks_rpc_call_t calls[N];
   result_t res[N];
@@ -202,7 +215,8 @@ static void test_echo_pipelined(void **state)
     bulk[i] = pattern(n, (unsigned)i);
     snprintf(body[i], sizeof(body[i]), "request-%d", i);
     assert_int_equal(call(f.cl, &calls[i], &res[i], KS_OP_PING, body[i],
-                          strlen(body[i]), bulk[i], n, 10000), 0);
+                          strlen(body[i]), bulk[i], n, 10000),
+                     0);
   }
   for (int i = 0; i < N; i++) {
     assert_true(run_until(&f.loop, &res[i].done, 10000));
@@ -289,11 +303,13 @@ static void test_backpressure(void **state)
   result_t r[6];
   memset(r, 0, sizeof(r));
   /* Connect first: while connecting, every call waits in the queue. */
-  assert_int_equal(call(f.cl, &c[0], &r[0], KS_OP_PING, NULL, 0, NULL, 0, 5000), 0);
+  assert_int_equal(call(f.cl, &c[0], &r[0], KS_OP_PING, NULL, 0, NULL, 0, 5000),
+                   0);
   assert_true(run_until(&f.loop, &r[0].done, 5000));
   result_clear(&r[0]);
   for (int i = 0; i < 5; i++)
-    assert_int_equal(call(f.cl, &c[i], &r[i], OP_HOLD, NULL, 0, NULL, 0, 10000), 0);
+    assert_int_equal(call(f.cl, &c[i], &r[i], OP_HOLD, NULL, 0, NULL, 0, 10000),
+                     0);
   assert_int_equal(call(f.cl, &c[5], &r[5], OP_HOLD, NULL, 0, NULL, 0, 10000),
                    KS_EBUSY);
   bool never = false;
@@ -320,13 +336,15 @@ static void test_connect_refused(void **state)
   uv_loop_init(&loop);
   /* Find a port with nothing listening: bind, note it, close. */
   int fd = socket(AF_INET, SOCK_STREAM, 0);
-  struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+  struct sockaddr_in a = {.sin_family = AF_INET,
+                          .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
   socklen_t al = sizeof(a);
   assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
   assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &al), 0);
   close(fd);
   ks_rpc_client_t *cl;
-  assert_int_equal(ks_rpc_client_new(&loop, "127.0.0.1", ntohs(a.sin_port), NULL, &cl), 0);
+  assert_int_equal(
+      ks_rpc_client_new(&loop, "127.0.0.1", ntohs(a.sin_port), NULL, &cl), 0);
   ks_rpc_call_t c;
   result_t r = {0};
   assert_int_equal(call(cl, &c, &r, KS_OP_PING, NULL, 0, NULL, 0, 5000), 0);
@@ -336,7 +354,8 @@ static void test_connect_refused(void **state)
   close_both(&loop, cl, NULL);
 }
 
-/* ---- a server in a child process, for crashes and raw-socket abuse -------- */
+/* ---- a server in a child process, for crashes and raw-socket abuse --------
+ */
 
 static void child_serve(int port, int ready_fd)
 {
@@ -428,7 +447,8 @@ static void test_peer_crash_and_reconnect(void **state)
 static int raw_connect(uint16_t port)
 {
   int fd = socket(AF_INET, SOCK_STREAM, 0);
-  struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(port),
+  struct sockaddr_in a = {.sin_family = AF_INET,
+                          .sin_port = htons(port),
                           .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
   assert_int_equal(connect(fd, (struct sockaddr *)&a, sizeof(a)), 0);
   struct timeval tv = {.tv_sec = 5};
@@ -450,7 +470,8 @@ static void expect_dropped(uint16_t port, const void *p, size_t n)
 /* A valid PING over a raw socket; returns the status in the response. */
 static int raw_ping(int fd, uint64_t id)
 {
-  ks_rpc_hdr_t h = {.version = 1, .kind = KS_RPC_REQUEST, .opcode = KS_OP_PING, .id = id};
+  ks_rpc_hdr_t h = {
+      .version = 1, .kind = KS_RPC_REQUEST, .opcode = KS_OP_PING, .id = id};
   uint8_t hb[KS_RPC_HDR_SIZE], rb[KS_RPC_HDR_SIZE];
   ks_rpc_hdr_encode(&h, hb);
   assert_int_equal(write(fd, hb, sizeof(hb)), sizeof(hb));
@@ -477,7 +498,8 @@ static void test_malformed_frames(void **state)
   assert_int_equal(raw_ping(good, 1), 0);
 
   uint8_t hb[KS_RPC_HDR_SIZE];
-  ks_rpc_hdr_t h = {.version = 1, .kind = KS_RPC_REQUEST, .opcode = KS_OP_PING, .id = 9};
+  ks_rpc_hdr_t h = {
+      .version = 1, .kind = KS_RPC_REQUEST, .opcode = KS_OP_PING, .id = 9};
   /* not our protocol at all */
   expect_dropped(port, "GET / HTTP/1.1\r\nHost: x\r\n\r\n", 27);
   static uint8_t junk[KS_RPC_HDR_SIZE * 2];
@@ -531,8 +553,8 @@ static ks_rpc_tls_t *tls_load(const char *name, const char *ca, const char *sn)
   snprintf(caf, sizeof(caf), "%s/%s.pem", KS_TEST_CERTS, ca);
   snprintf(cert, sizeof(cert), "%s/%s.pem", KS_TEST_CERTS, name);
   snprintf(key, sizeof(key), "%s/%s.key", KS_TEST_CERTS, name);
-  ks_rpc_tls_opts_t o = {.ca_file = caf, .cert_file = cert, .key_file = key,
-                         .server_name = sn};
+  ks_rpc_tls_opts_t o = {
+      .ca_file = caf, .cert_file = cert, .key_file = key, .server_name = sn};
   ks_rpc_tls_t *t = NULL;
   assert_int_equal(ks_rpc_tls_new(&o, &t), 0);
   return t;
@@ -548,7 +570,8 @@ static int tls_ping(ks_rpc_tls_t *stls, ks_rpc_tls_t *ctls, size_t bulk_len,
   uint8_t *bulk = pattern(bulk_len, 7);
   ks_rpc_call_t c;
   result_t r = {0};
-  assert_int_equal(call(f.cl, &c, &r, KS_OP_PING, "tls", 3, bulk, bulk_len, 5000), 0);
+  assert_int_equal(
+      call(f.cl, &c, &r, KS_OP_PING, "tls", 3, bulk, bulk_len, 5000), 0);
   assert_true(run_until(&f.loop, &r.done, 6000));
   int status = r.status;
   if (status == 0) {
@@ -591,7 +614,8 @@ static void test_tls(void **state)
   assert_int_equal(rej, 1);
 
   /* unreadable files and mismatched key are configuration errors */
-  ks_rpc_tls_opts_t o = {.ca_file = "/nonexistent", .cert_file = "/x", .key_file = "/y"};
+  ks_rpc_tls_opts_t o = {
+      .ca_file = "/nonexistent", .cert_file = "/x", .key_file = "/y"};
   ks_rpc_tls_t *t = NULL;
   assert_int_equal(ks_rpc_tls_new(&o, &t), KS_ETLS);
   char caf[512], cert[512], key[512];
@@ -608,7 +632,8 @@ static void test_tls(void **state)
   ks_rpc_tls_free(rogue_client);
 }
 
-/* ---- graceful close ---------------------------------------------------------- */
+/* ---- graceful close
+ * ---------------------------------------------------------- */
 
 static void test_graceful_close(void **state)
 {

@@ -16,6 +16,7 @@
 #include <string.h>
 #include <time.h>
 
+/* cmocka needs the headers above first */
 #include <cmocka.h>
 
 #define S(lit) lit, (sizeof(lit) - 1)
@@ -33,16 +34,17 @@ static void test_clocks(void **state)
   assert_true(ms >= c / 1000000u && ms - c / 1000000u < 1000);
   int64_t real = ks_time_real_ns();
   int64_t now = (int64_t)time(NULL);
-  assert_true(real / KS_NSEC_PER_SEC >= now - 2 && real / KS_NSEC_PER_SEC <= now + 2);
+  assert_true(real / KS_NSEC_PER_SEC >= now - 2 &&
+              real / KS_NSEC_PER_SEC <= now + 2);
 }
 
 static void test_format_rfc3339(void **state)
 {
   (void)state;
   char buf[KS_TIME_RFC3339_LEN + 1];
-  assert_int_equal(ks_time_format_rfc3339(buf, sizeof buf,
-                                          INT64_C(1795496400123456789)),
-                   KS_TIME_RFC3339_LEN);
+  assert_int_equal(
+      ks_time_format_rfc3339(buf, sizeof buf, INT64_C(1795496400123456789)),
+      KS_TIME_RFC3339_LEN);
   assert_string_equal(buf, "2026-11-24T05:00:00.123456Z");
   assert_int_equal(ks_time_format_rfc3339(buf, sizeof buf, 0), 27);
   assert_string_equal(buf, "1970-01-01T00:00:00.000000Z");
@@ -79,8 +81,9 @@ static void test_format_http_amz(void **state)
 static void test_parse_roundtrip(void **state)
 {
   (void)state;
-  static const int64_t secs[] = {0, 784111777, 1369353600, 1709251199,
-                                 1795496400, -1, INT64_C(253402300799)};
+  static const int64_t secs[] = {
+      0,          784111777, 1369353600,           1709251199,
+      1795496400, -1,        INT64_C(253402300799)};
   char buf[64];
   int64_t t;
   uint32_t ns;
@@ -106,17 +109,21 @@ static void test_parse_rfc3339_fraction(void **state)
   (void)state;
   int64_t t;
   uint32_t ns;
-  assert_int_equal(ks_time_parse_rfc3339(S("2026-11-24T05:00:00Z"), &t, &ns), 0);
+  assert_int_equal(ks_time_parse_rfc3339(S("2026-11-24T05:00:00Z"), &t, &ns),
+                   0);
   assert_true(t == 1795496400);
   assert_int_equal(ns, 0);
-  assert_int_equal(ks_time_parse_rfc3339(S("2026-11-24T05:00:00.5Z"), &t, &ns), 0);
+  assert_int_equal(ks_time_parse_rfc3339(S("2026-11-24T05:00:00.5Z"), &t, &ns),
+                   0);
   assert_int_equal(ns, 500000000);
-  assert_int_equal(ks_time_parse_rfc3339(S("2009-10-12T17:50:30.000Z"), &t, NULL), 0);
+  assert_int_equal(
+      ks_time_parse_rfc3339(S("2009-10-12T17:50:30.000Z"), &t, NULL), 0);
   assert_true(t == 1255369830);
   assert_int_equal(
       ks_time_parse_rfc3339(S("2026-11-24T05:00:00.123456789Z"), &t, &ns), 0);
   assert_int_equal(ns, 123456789);
-  assert_int_equal(ks_time_parse_rfc3339(S("2024-02-29T00:00:00Z"), &t, NULL), 0);
+  assert_int_equal(ks_time_parse_rfc3339(S("2024-02-29T00:00:00Z"), &t, NULL),
+                   0);
   assert_true(t == 1709164800);
 }
 
@@ -124,41 +131,54 @@ static void test_parse_rejects(void **state)
 {
   (void)state;
   static const char *bad3339[] = {
-      "2026-11-24T05:00:00",           "2026-11-24T05:00:00Z ",
-      " 2026-11-24T05:00:00Z",         "2026-11-24t05:00:00Z",
-      "2026-11-24T05:00:00z",          "2026-11-24 05:00:00Z",
-      "2026-11-24T05:00:00+00:00",     "2026-11-24T05:00:00.Z",
-      "2026-11-24T05:00:00.1234567890Z", "2026-11-24T05:00:00.12aZ",
-      "2026-13-01T00:00:00Z",          "2026-00-01T00:00:00Z",
-      "2023-02-29T00:00:00Z",          "2026-04-31T00:00:00Z",
-      "2026-11-00T00:00:00Z",          "2026-11-24T24:00:00Z",
-      "2026-11-24T05:60:00Z",          "2026-11-24T05:00:60Z",
-      "2026-1-24T05:00:00Z",           "+026-11-24T05:00:00Z",
+      "2026-11-24T05:00:00",
+      "2026-11-24T05:00:00Z ",
+      " 2026-11-24T05:00:00Z",
+      "2026-11-24t05:00:00Z",
+      "2026-11-24T05:00:00z",
+      "2026-11-24 05:00:00Z",
+      "2026-11-24T05:00:00+00:00",
+      "2026-11-24T05:00:00.Z",
+      "2026-11-24T05:00:00.1234567890Z",
+      "2026-11-24T05:00:00.12aZ",
+      "2026-13-01T00:00:00Z",
+      "2026-00-01T00:00:00Z",
+      "2023-02-29T00:00:00Z",
+      "2026-04-31T00:00:00Z",
+      "2026-11-00T00:00:00Z",
+      "2026-11-24T24:00:00Z",
+      "2026-11-24T05:60:00Z",
+      "2026-11-24T05:00:60Z",
+      "2026-1-24T05:00:00Z",
+      "+026-11-24T05:00:00Z",
       "",
   };
   static const char *badhttp[] = {
-      "Tue, 24 Nov 2026 05:00:00 GMT ", "Tue, 24 Nov 2026 05:00:00 UTC",
-      "Tue, 24 Nov 2026 05:00:00",      "tue, 24 Nov 2026 05:00:00 GMT",
-      "Tue, 24 nov 2026 05:00:00 GMT",  "Tux, 24 Nov 2026 05:00:00 GMT",
-      "Tue, 24 Nox 2026 05:00:00 GMT",  "Tue,  4 Nov 2026 05:00:00 GMT",
+      "Tue, 24 Nov 2026 05:00:00 GMT ",  "Tue, 24 Nov 2026 05:00:00 UTC",
+      "Tue, 24 Nov 2026 05:00:00",       "tue, 24 Nov 2026 05:00:00 GMT",
+      "Tue, 24 nov 2026 05:00:00 GMT",   "Tux, 24 Nov 2026 05:00:00 GMT",
+      "Tue, 24 Nox 2026 05:00:00 GMT",   "Tue,  4 Nov 2026 05:00:00 GMT",
       "Tuesday, 24-Nov-26 05:00:00 GMT", "Tue Nov 24 05:00:00 2026",
-      "Tue, 31 Nov 2026 05:00:00 GMT",  "Tue, 24 Nov 2026 25:00:00 GMT",
+      "Tue, 31 Nov 2026 05:00:00 GMT",   "Tue, 24 Nov 2026 25:00:00 GMT",
       "Tue, 24 Nov 2026 05:00:00 GMT\n",
   };
   static const char *badamz[] = {
-      "20261124T050000",  "20261124T050000Z ", "20261124t050000Z",
+      "20261124T050000",  "20261124T050000Z ",    "20261124t050000Z",
       "20261124T050000z", "2026-11-24T05:00:00Z", "20261324T050000Z",
-      "20260229T050000Z", "20261124T056000Z", "2026112T0500000Z",
+      "20260229T050000Z", "20261124T056000Z",     "2026112T0500000Z",
   };
   int64_t t = 42;
   uint32_t ns = 7;
   for (size_t i = 0; i < sizeof bad3339 / sizeof bad3339[0]; i++)
-    assert_int_equal(ks_time_parse_rfc3339(bad3339[i], strlen(bad3339[i]), &t, &ns),
-                     -EINVAL);
+    assert_int_equal(
+        ks_time_parse_rfc3339(bad3339[i], strlen(bad3339[i]), &t, &ns),
+        -EINVAL);
   for (size_t i = 0; i < sizeof badhttp / sizeof badhttp[0]; i++)
-    assert_int_equal(ks_time_parse_http(badhttp[i], strlen(badhttp[i]), &t), -EINVAL);
+    assert_int_equal(ks_time_parse_http(badhttp[i], strlen(badhttp[i]), &t),
+                     -EINVAL);
   for (size_t i = 0; i < sizeof badamz / sizeof badamz[0]; i++)
-    assert_int_equal(ks_time_parse_amz(badamz[i], strlen(badamz[i]), &t), -EINVAL);
+    assert_int_equal(ks_time_parse_amz(badamz[i], strlen(badamz[i]), &t),
+                     -EINVAL);
   assert_true(t == 42); /* outputs untouched on error */
   assert_int_equal(ns, 7);
   /* the explicit length is honoured: a valid prefix of a longer string */
