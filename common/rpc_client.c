@@ -436,6 +436,7 @@ int ks_rpc_client_new(uv_loop_t *loop, const char *host, uint16_t port,
                       const ks_rpc_opts_t *opts, ks_rpc_client_t **out)
 {
   *out = NULL;
+  ks__sigpipe_ignore();
   ks_rpc_client_t *cl = calloc(1, sizeof(*cl));
   if (cl == NULL)
     return -ENOMEM;

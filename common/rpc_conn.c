@@ -27,6 +27,7 @@
 #include "ks/err.h"
 #include "ks/log.h"
 
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -49,6 +50,13 @@ static void conn_set_peer(ks__conn_t *c)
     port = ntohs(a->sin6_port);
   }
   snprintf(c->peer, sizeof(c->peer), "%s:%d", host, port);
+}
+
+void ks__sigpipe_ignore(void)
+{
+  struct sigaction sa;
+  if (sigaction(SIGPIPE, NULL, &sa) == 0 && sa.sa_handler == SIG_DFL)
+    signal(SIGPIPE, SIG_IGN);
 }
 
 int ks__conn_init(ks__conn_t *c, uv_loop_t *loop, SSL_CTX *tls_ctx, bool server,

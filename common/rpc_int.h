@@ -137,6 +137,9 @@ int ks__tls_start(ks__conn_t *c);
 void ks__tls_on_read(ks__conn_t *c, size_t n);
 int ks__tls_write(ks__conn_t *c, ks_rpc_out_t *out);
 
+/* Ignore SIGPIPE unless the program installed its own handler (rpc.h). */
+void ks__sigpipe_ignore(void);
+
 /* Log and count the reason a connection is dropped. */
 void ks__conn_log_close(const ks__conn_t *c, const char *role, int reason);
 

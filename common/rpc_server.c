@@ -283,6 +283,7 @@ int ks_rpc_server_new(uv_loop_t *loop, const char *host, uint16_t port,
   if (uv_ip4_addr(host, port, (struct sockaddr_in *)&ss) != 0 &&
       uv_ip6_addr(host, port, (struct sockaddr_in6 *)&ss) != 0)
     return -EINVAL;
+  ks__sigpipe_ignore();
   ks_rpc_server_t *srv = calloc(1, sizeof(*srv));
   if (srv == NULL)
     return -ENOMEM;

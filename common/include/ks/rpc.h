@@ -44,6 +44,12 @@
  * back through TCP.
  *
  * ERRORS.  Functions return 0 or a negative code from ks/err.h.
+ *
+ * SIGPIPE.  libuv writes with write(2), which raises SIGPIPE when the peer
+ * has gone.  Creating a client or server sets SIGPIPE to ignored if it is
+ * still at its default (process-wide): a vanished peer must fail a call,
+ * never kill the process.  A program that installed its own handler keeps
+ * it.
  */
 #ifndef KS_RPC_H
 #define KS_RPC_H
