@@ -92,7 +92,8 @@ typedef int (*op_fn)(ctx_t *c);
 
 /* Run op repeatedly for run_ns after a warm-up; GB/s of `bytes` per op, or
  * a negative value if an op failed. */
-static double measure(ctx_t *c, op_fn op, size_t bytes, uint64_t run_ns) {
+static double measure(ctx_t *c, op_fn op, size_t bytes, uint64_t run_ns)
+{
   uint64_t t0 = ks_time_mono_ns(), n = 0;
   while (ks_time_mono_ns() - t0 < run_ns / 5)
     if (op(c) != 0)
@@ -110,13 +111,15 @@ static double measure(ctx_t *c, op_fn op, size_t bytes, uint64_t run_ns) {
 
 /* ---- limits -------------------------------------------------------------- */
 
-static int op_memcpy(ctx_t *c) {
+static int op_memcpy(ctx_t *c)
+{
   memcpy(c->copy, c->pt, CHUNK);
   __asm__ volatile("" : : "r"(c->copy) : "memory"); /* keep the copy */
   return 0;
 }
 
-static int op_evp_gcm(ctx_t *c) {
+static int op_evp_gcm(ctx_t *c)
+{
   int outl;
   uint8_t tag[16];
   if (EVP_EncryptInit_ex(c->gcm, NULL, NULL, NULL, c->iv) != 1)
@@ -131,7 +134,8 @@ static int op_evp_gcm(ctx_t *c) {
   return 0;
 }
 
-static int op_evp_hmac(ctx_t *c) {
+static int op_evp_hmac(ctx_t *c)
+{
   EVP_MAC_CTX *m = EVP_MAC_CTX_new(c->mac);
   OSSL_PARAM params[] = {
       OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, "SHA256", 0),
@@ -154,39 +158,46 @@ out:
 /* ---- Kiseki ---------------------------------------------------------------
  */
 
-static int op_seal(ctx_t *c) {
+static int op_seal(ctx_t *c)
+{
   return ks_chunk_seal(c->kms, c->ec, &c->tenant, c->pt, CHUNK, c->frags,
                        (K + M) * c->flen, &c->desc);
 }
 
-static int op_open(ctx_t *c) {
+static int op_open(ctx_t *c)
+{
   return ks_chunk_open(c->kms, c->ec, &c->tenant, &c->desc, c->all, c->out,
                        CHUNK);
 }
 
-static int op_open_degraded(ctx_t *c) {
+static int op_open_degraded(ctx_t *c)
+{
   return ks_chunk_open(c->kms, c->ec, &c->tenant, &c->desc, c->degraded, c->out,
                        CHUNK);
 }
 
-static int op_ec_encode(ctx_t *c) {
+static int op_ec_encode(ctx_t *c)
+{
   uint8_t *parity[M] = {c->frags + K * c->flen, c->frags + (K + 1) * c->flen};
   return ks_ec_encode(c->ec, c->flen, c->all, parity);
 }
 
-static int op_ks_gcm(ctx_t *c) {
+static int op_ks_gcm(ctx_t *c)
+{
   uint8_t tag[16];
   return ks_gcm_seal(c->key, c->iv, NULL, 0, c->pt, CHUNK, c->copy, tag);
 }
 
-static int op_chunk_id(ctx_t *c) {
+static int op_chunk_id(ctx_t *c)
+{
   uint8_t id[KS_CHUNK_ID_LEN];
   return ks_chunk_id(c->kms, &c->tenant, c->pt, CHUNK, id);
 }
 
 /* ---- setup --------------------------------------------------------------- */
 
-static int ctx_init(ctx_t *c, const char *dir) {
+static int ctx_init(ctx_t *c, const char *dir)
+{
   c->flen = ks_chunk_frag_len(K, CHUNK);
   c->pt = aligned_alloc(64, CHUNK);
   c->out = aligned_alloc(64, CHUNK);
@@ -215,7 +226,8 @@ static int ctx_init(ctx_t *c, const char *dir) {
   return rc;
 }
 
-static void ctx_free(ctx_t *c) {
+static void ctx_free(ctx_t *c)
+{
   ks_kms_close(c->kms);
   ks_ec_destroy(c->ec);
   EVP_CIPHER_CTX_free(c->gcm);
@@ -227,7 +239,8 @@ static void ctx_free(ctx_t *c) {
 }
 
 /* A sealed chunk opens to the same bytes, whole and degraded. */
-static int verify(ctx_t *c) {
+static int verify(ctx_t *c)
+{
   if (op_seal(c) != 0)
     return -1;
   memset(c->out, 0, CHUNK);
@@ -239,7 +252,8 @@ static int verify(ctx_t *c) {
   return 0;
 }
 
-static const char *build_desc(void) {
+static const char *build_desc(void)
+{
 #if defined(__SANITIZE_ADDRESS__)
   return "sanitized (ASan; figures not representative)";
 #elif defined(__OPTIMIZE__)
@@ -249,18 +263,23 @@ static const char *build_desc(void) {
 #endif
 }
 
-static double serial(double a, double b) {
+static double serial(double a, double b)
+{
   return a > 0 && b > 0 ? 1.0 / (1.0 / a + 1.0 / b) : 0;
 }
 
-static double ratio(double x, double lim) { return lim > 0 ? x / lim : 0; }
+static double ratio(double x, double lim)
+{
+  return lim > 0 ? x / lim : 0;
+}
 
 typedef struct figures {
   double memcpy, gcm, hmac;                          /* limits */
   double seal, open, degraded, ec, ks_gcm, chunk_id; /* Kiseki */
 } figures_t;
 
-static int run_all(ctx_t *c, uint64_t ns, figures_t *f) {
+static int run_all(ctx_t *c, uint64_t ns, figures_t *f)
+{
   f->memcpy = measure(c, op_memcpy, CHUNK, ns);
   f->gcm = measure(c, op_evp_gcm, CHUNK, ns);
   f->hmac = measure(c, op_evp_hmac, CHUNK, ns);
@@ -277,7 +296,8 @@ static int run_all(ctx_t *c, uint64_t ns, figures_t *f) {
   return 0;
 }
 
-static void report(const figures_t *f) {
+static void report(const figures_t *f)
+{
   double seal_lim = serial(f->hmac, f->gcm);
   double open_lim = serial(f->gcm, f->memcpy);
   printf("limit memcpy_4MiB          %7.2f GB/s\n", f->memcpy);
@@ -312,7 +332,8 @@ static void report(const figures_t *f) {
          f->ks_gcm, f->chunk_id);
 }
 
-static int bench(const bench_settings_t *s, const char *dir) {
+static int bench(const bench_settings_t *s, const char *dir)
+{
   ctx_t c;
   figures_t f;
   uint64_t ns = (uint64_t)s->seconds_ms * 1000000u;
@@ -344,7 +365,8 @@ static int bench(const bench_settings_t *s, const char *dir) {
 }
 
 /* A fresh key directory under $KS_BENCH_DIR or TMPDIR, removed at exit. */
-static int scratch_dir(char *dir, size_t size) {
+static int scratch_dir(char *dir, size_t size)
+{
   const char *base = getenv("KS_BENCH_DIR");
   if (base == NULL)
     base = getenv("TMPDIR");
@@ -352,14 +374,16 @@ static int scratch_dir(char *dir, size_t size) {
   return mkdtemp(dir) ? 0 : -errno;
 }
 
-static void scratch_remove(const char *dir) {
+static void scratch_remove(const char *dir)
+{
   char path[4200];
   snprintf(path, sizeof(path), "%s/tenant-keys", dir);
   (void)unlink(path);
   (void)rmdir(dir);
 }
 
-int main(int argc, char **argv) {
+int main(int argc, char **argv)
+{
   bench_settings_t s;
   char err[512], dir[4096];
   int rc = ks_cfg_load(bench_opts, KS_NELEM(bench_opts), NULL, argc, argv, &s,

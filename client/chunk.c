@@ -33,8 +33,8 @@
 
 /* ks-client is not linked to ks-kms yet (CMakeLists.txt), so the KMS
  * interface header is reached by path; it is header-only for this file. */
-#include "ks/kms.h"
 #include "ks/err.h"
+#include "ks/kms.h"
 #include "ks/rand.h"
 
 #define CHUNK_AAD_LEN (KS_CHUNK_ID_LEN + KS_ID_LEN)
