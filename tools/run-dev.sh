@@ -1,26 +1,53 @@
-#!/bin/sh
-# `make run`: start the single-node development cluster from BUILD/bin.
+#!/bin/bash
+# `make run`: the single-node development cluster on 127.0.0.1, data under
+# one directory (KS_DEV_DIR, default var/dev), from BUILD/bin.
 #
-# What exists today is the foundation (issue #2): the RPC layer and its echo
-# service.  The S3 gateway, metadata and chunk daemons arrive with issue #3;
-# until then this starts only the RPC echo node, says so, and does not
-# pretend to offer an S3 endpoint.
-set -eu
+# It starts every Kiseki daemon that is built so far, says plainly which are
+# not built yet, and stops them all (SIGTERM, then waits) on Ctrl-C or
+# SIGTERM.  Data stays in KS_DEV_DIR between runs.
+set -u
 build=${1:-build}
 data=${KS_DEV_DIR:-var/dev}
-port=${KS_DEV_RPC_PORT:-7250}
 mkdir -p "$data"
-cat <<MSG
-Kiseki development node (foundation only)
+pids=()
+missing=()
 
-  Not yet built: kiseki-s3d, kiseki-meta, kiseki-chunkd (issue #3), so there
-  is no S3 endpoint yet.  Running the RPC echo node instead:
+start() { # name args...
+  local name=$1
+  shift
+  if [ ! -x "$build/bin/$name" ]; then
+    missing+=("$name")
+    return
+  fi
+  "$build/bin/$name" "$@" --log.file="$data/$name.log" &
+  pids+=($!)
+  printf '  %-16s pid %-7s log %s\n' "$name" "$!" "$data/$name.log"
+}
 
-    RPC (PING/SINK/SOURCE)  127.0.0.1:$port
-    log                     $data/ks-echod.log
-    try                     $build/bin/ks-rpc-ping --addr 127.0.0.1:$port --count 1000 --size 1MiB
+stop() {
+  trap - INT TERM
+  echo
+  echo "stopping..."
+  kill -TERM "${pids[@]}" 2>/dev/null
+  wait
+  exit 0
+}
+trap stop INT TERM
 
-  Ctrl-C stops it.
-MSG
-exec "$build/bin/ks-echod" --rpc.listen="127.0.0.1:$port" \
-  --log.file="$data/ks-echod.log"
+echo "Kiseki development cluster ($data)"
+start kiseki-chunkd --rpc.listen=127.0.0.1:7200 --chunkd.data_dir="$data/chunkd" \
+  --chunkd.device_count=6
+start kiseki-meta --rpc.listen=127.0.0.1:7100 --meta.data_dir="$data/meta"
+start kiseki-s3d --s3.listen=127.0.0.1:9000
+if [ ${#missing[@]} -gt 0 ]; then
+  echo
+  echo "  Not built yet: ${missing[*]} (issue #3)."
+  echo "  There is no S3 endpoint until kiseki-s3d is wired to the object layer."
+fi
+echo
+echo "Ctrl-C stops the cluster."
+sleep 1
+for p in "${pids[@]}"; do
+  kill -0 "$p" 2>/dev/null || echo "warning: pid $p exited; see its log in $data"
+done
+wait
