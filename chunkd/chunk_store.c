@@ -79,19 +79,19 @@ static int neg_errno(void)
 
 /* ---- names -------------------------------------------------------------- */
 
-void ks_frag_key_path(const ks_frag_key_t *key, char *out, size_t size)
-{
-  char hex[KS_HEX_LEN(KS_CHUNK_ID_LEN) + 1];
-  ks_hex_encode(hex, sizeof(hex), key->chunk_id, KS_CHUNK_ID_LEN);
-  snprintf(out, size, FRAGS_DIR "/%.2s/%s.%u", hex, hex, (unsigned)key->index);
-}
-
 /* "ab/<hex>.<index>", relative to frags/. */
 static void key_relpath(const ks_frag_key_t *key, char *out, size_t size)
 {
-  char full[NAME_MAX_LEN + 8];
-  ks_frag_key_path(key, full, sizeof(full));
-  snprintf(out, size, "%s", full + sizeof(FRAGS_DIR));
+  char hex[KS_HEX_LEN(KS_CHUNK_ID_LEN) + 1];
+  ks_hex_encode(hex, sizeof(hex), key->chunk_id, KS_CHUNK_ID_LEN);
+  snprintf(out, size, "%.2s/%s.%u", hex, hex, (unsigned)key->index);
+}
+
+void ks_frag_key_path(const ks_frag_key_t *key, char *out, size_t size)
+{
+  char rel[NAME_MAX_LEN];
+  key_relpath(key, rel, sizeof(rel));
+  snprintf(out, size, FRAGS_DIR "/%s", rel);
 }
 
 /* Whether a directory entry is a fragment: 64 hex digits, '.', 0..255. */
