@@ -258,7 +258,8 @@ static int chunkd_tls(chunkd_t *c, const chunkd_settings_t *s)
                  "reason=\"rpc.tls.ca, .cert and .key are all required\"");
     return KS_ECONFIG;
   }
-  ks_rpc_tls_opts_t to = {s->tls_ca, s->tls_cert, s->tls_key, NULL};
+  ks_rpc_tls_opts_t to = {
+      .ca_file = s->tls_ca, .cert_file = s->tls_cert, .key_file = s->tls_key};
   return ks_rpc_tls_new(&to, &c->tls);
 }
 

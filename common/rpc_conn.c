@@ -24,6 +24,7 @@
  */
 #include "rpc_int.h"
 
+#include "ks/bigbuf.h"
 #include "ks/err.h"
 #include "ks/log.h"
 
@@ -290,7 +291,7 @@ int ks__conn_accept(ks__conn_t *c, uv_stream_t *listener)
 static void conn_write_cb(uv_write_t *req, int status)
 {
   ks_rpc_out_t *out = req->data;
-  free(out->_wbuf);
+  ks_bigbuf_free(out->_wbuf, out->_wcap);
   out->_wbuf = NULL;
   out->_done(out, status == 0 ? 0 : KS_ECLOSED);
 }

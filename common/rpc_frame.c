@@ -18,6 +18,7 @@
  */
 #include "rpc_int.h"
 
+#include "ks/bigbuf.h"
 #include "ks/crc32c.h"
 #include "ks/endian.h"
 #include "ks/err.h"
@@ -73,10 +74,13 @@ ks_rpc_msg_t *ks__msg_alloc(uint32_t body_len, uint64_t bulk_len)
 {
   size_t off_body = KS__ALIGN64(sizeof(ks_rpc_msg_t));
   size_t off_bulk = KS__ALIGN64(off_body + body_len);
-  void *p = NULL;
+  size_t cap = 0;
   if (bulk_len > SIZE_MAX - off_bulk)
     return NULL;
-  if (posix_memalign(&p, 64, off_bulk + (size_t)bulk_len) != 0)
+  /* Bulk-sized messages come from the large-buffer cache: a fresh mmap per
+   * frame costs a page fault per page (see ks/bigbuf.h). */
+  void *p = ks_bigbuf_alloc(off_bulk + (size_t)bulk_len, &cap);
+  if (p == NULL)
     return NULL;
   ks_rpc_msg_t *m = p;
   memset(m, 0, sizeof(*m));
@@ -84,12 +88,14 @@ ks_rpc_msg_t *ks__msg_alloc(uint32_t body_len, uint64_t bulk_len)
   m->body_len = body_len;
   m->bulk = bulk_len ? (uint8_t *)p + off_bulk : NULL;
   m->bulk_len = bulk_len;
+  m->_alloc = cap;
   return m;
 }
 
 void ks_rpc_msg_free(ks_rpc_msg_t *msg)
 {
-  free(msg);
+  if (msg)
+    ks_bigbuf_free(msg, msg->_alloc);
 }
 
 void ks__framer_init(ks__framer_t *f, uint32_t max_body, uint64_t max_bulk)

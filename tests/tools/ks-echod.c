@@ -81,7 +81,8 @@ static int echod_serve(echod_t *e, const echod_settings_t *s, uv_loop_t *loop)
     return rc;
   }
   if (s->tls) {
-    ks_rpc_tls_opts_t to = {s->tls_ca, s->tls_cert, s->tls_key, NULL};
+    ks_rpc_tls_opts_t to = {
+        .ca_file = s->tls_ca, .cert_file = s->tls_cert, .key_file = s->tls_key};
     if (!s->tls_ca || !s->tls_cert || !s->tls_key) {
       ks_log_error("ks-echod", "bad_tls",
                    "reason=\"rpc.tls.ca, .cert and .key are all required\"");

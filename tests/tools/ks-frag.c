@@ -403,7 +403,8 @@ int main(int argc, char **argv)
   ks_rpc_tls_t *tls = NULL;
   int status = 0;
   if (s.tls_ca) {
-    ks_rpc_tls_opts_t to = {s.tls_ca, s.tls_cert, s.tls_key, NULL};
+    ks_rpc_tls_opts_t to = {
+        .ca_file = s.tls_ca, .cert_file = s.tls_cert, .key_file = s.tls_key};
     if (ks_rpc_tls_new(&to, &tls) != 0)
       status = 2;
   }

@@ -159,7 +159,10 @@ int main(int argc, char **argv)
   ks_rpc_tls_t *tls = NULL;
   int status = 0;
   if (s.tls_ca) {
-    ks_rpc_tls_opts_t to = {s.tls_ca, s.tls_cert, s.tls_key, s.tls_server_name};
+    ks_rpc_tls_opts_t to = {.ca_file = s.tls_ca,
+                            .cert_file = s.tls_cert,
+                            .key_file = s.tls_key,
+                            .server_name = s.tls_server_name};
     if (ks_rpc_tls_new(&to, &tls) != 0)
       status = 2;
   }

@@ -98,6 +98,7 @@ typedef struct ks_rpc_msg {
   uint32_t body_len;
   uint8_t *bulk;
   uint64_t bulk_len;
+  size_t _alloc; /* private: size of the allocation (ks/bigbuf.h) */
 } ks_rpc_msg_t;
 
 void ks_rpc_msg_free(ks_rpc_msg_t *msg);
@@ -116,6 +117,11 @@ typedef struct ks_rpc_tls_opts {
   /* Client role: if set, the server's certificate must name this host (SAN
    * DNS or IP).  NULL accepts any certificate the CA signed. */
   const char *server_name;
+  /* TLS 1.3 cipher suites in order of preference (OpenSSL syntax); NULL:
+   * "TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384", AES-128 first because
+   * it is the faster of the two on the bulk path and is TLS 1.3's
+   * mandatory suite.  Data at rest is AES-256-GCM regardless. */
+  const char *ciphersuites;
 } ks_rpc_tls_opts_t;
 
 /* Errors: KS_ETLS with a logged OpenSSL reason (unreadable file, key does not
@@ -151,7 +157,8 @@ typedef void (*ks_rpc_call_cb)(ks_rpc_call_t *call, int status,
 typedef struct ks_rpc_out ks_rpc_out_t;
 struct ks_rpc_out {
   uv_write_t _uv;
-  void *_wbuf; /* TLS: the encrypted bytes being written */
+  void *_wbuf;  /* TLS: the encrypted bytes being written */
+  size_t _wcap; /* its allocation size (ks/bigbuf.h) */
   void (*_done)(ks_rpc_out_t *out, int status);
   uint8_t _hdr[KS_RPC_HDR_SIZE];
   struct iovec _iov[1 + 2 * KS_RPC_IOV_MAX];
