@@ -7,7 +7,7 @@
  * (at least KS__DIRECT_MIN bytes left), alloc_cb hands libuv the framer's own
  * window instead, so bulk data goes from the kernel straight to its final
  * place: no copy.  TLS always reads ciphertext into the staging buffer and
- * SSL_read() decrypts straight into the framer window (rpc_tls.c).
+ * SSL_read() copies the plaintext into the framer window (rpc_tls.c).
  *
  * Writing.  A frame is header + body pieces + bulk pieces, written with one
  * uv_write (writev); libuv keeps pointers only, so the caller's bulk data is

@@ -8,7 +8,7 @@
  *                 frames), pure and fuzzable
  *   rpc_conn.c    one libuv TCP connection: reads into the framer, writes
  *                 frames, closes; the transport decides how bytes move
- *   rpc_tls.c     the TLS transport (OpenSSL over memory BIOs)
+ *   rpc_tls.c     the TLS transport (OpenSSL over our own read/write BIOs)
  *   rpc_client.c  calls: ids, in-flight table, queue, timeouts, reconnect
  *   rpc_server.c  listener, dispatch by opcode, replies, backpressure
  *   rpc_ping.c    PING/SINK/SOURCE handlers for tests and benchmarks
