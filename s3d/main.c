@@ -1,0 +1,175 @@
+/*
+ * kiseki-s3d — the S3 gateway: configuration wired to the S3 server
+ * (ks/s3_server.h) and the daemon life cycle.
+ *
+ * The object store behind the server is libkiseki's object layer over meta
+ * and chunkd, which does not exist yet.  Until it does, the daemon runs
+ * with ks_s3_backend_none(): no access keys (a signed request is answered
+ * InvalidAccessKeyId, an anonymous one AccessDenied) and no operations
+ * (NotImplemented).  It says so in its log at start (event=backend_missing)
+ * rather than pretend; s3.meta and s3.chunkd are accepted now so that node
+ * configs written today keep working when the backend arrives.
+ *
+ * SIGTERM: the server stops accepting, lets requests in flight finish,
+ * closes idle connections, and the daemon exits 0 (1 if s3.grace ran out).
+ */
+#include "ks/config.h"
+#include "ks/daemon.h"
+#include "ks/err.h"
+#include "ks/log.h"
+#include "ks/net.h"
+#include "ks/s3_server.h"
+
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#define COMP "s3d"
+
+typedef struct s3d_settings {
+  char *listen;
+  char *domain;
+  char *region;
+  char *mmap_dir;
+  int64_t max_body;
+  int64_t max_header;
+  int64_t req_timeout_ms;
+  int64_t grace_ms;
+  char *meta;
+  char *chunkd;
+  int log_level;
+  char *log_file;
+} s3d_settings_t;
+
+static const char *const log_levels[] = {"debug", "info", "warn", "error",
+                                         NULL};
+
+static const ks_opt_t s3d_opts[] = {
+    {"s3.listen", KS_OPT_STRING, "127.0.0.1:9000", 0, 0, NULL,
+     "address:port to serve S3 on", offsetof(s3d_settings_t, listen)},
+    {"s3.domain", KS_OPT_STRING, NULL, 0, 0, NULL,
+     "endpoint domain for virtual-hosted-style buckets (bucket.DOMAIN)",
+     offsetof(s3d_settings_t, domain)},
+    {"s3.region", KS_OPT_STRING, "us-east-1", 0, 0, NULL,
+     "region clients sign for", offsetof(s3d_settings_t, region)},
+    {"s3.mmap_dir", KS_OPT_STRING, "/tmp", 0, 0, NULL,
+     "directory for request bodies above 32 MiB (put it on a data device)",
+     offsetof(s3d_settings_t, mmap_dir)},
+    {"s3.max_body", KS_OPT_SIZE, "5GiB", 1 << 20, INT64_C(5) << 30, NULL,
+     "largest request body (S3: 5 GiB)", offsetof(s3d_settings_t, max_body)},
+    {"s3.max_header", KS_OPT_SIZE, "16KiB", 4096, 256 << 10, NULL,
+     "largest request header section", offsetof(s3d_settings_t, max_header)},
+    {"s3.request_timeout", KS_OPT_DURATION_MS, "30s", 100, 3600000, NULL,
+     "time a client may take to send a request, or to take a response part",
+     offsetof(s3d_settings_t, req_timeout_ms)},
+    {"s3.grace", KS_OPT_DURATION_MS, "8s", 100, 3600000, NULL,
+     "on SIGTERM: how long requests in flight may take to finish",
+     offsetof(s3d_settings_t, grace_ms)},
+    {"s3.meta", KS_OPT_STRING, "127.0.0.1:7100", 0, 0, NULL,
+     "meta address (for the object backend, not wired yet)",
+     offsetof(s3d_settings_t, meta)},
+    {"s3.chunkd", KS_OPT_STRING, "127.0.0.1:7200", 0, 0, NULL,
+     "chunkd addresses, comma-separated (for the object backend, not wired "
+     "yet)",
+     offsetof(s3d_settings_t, chunkd)},
+    {"log.level", KS_OPT_ENUM, "info", 0, 0, log_levels,
+     "least severe level logged", offsetof(s3d_settings_t, log_level)},
+    {"log.file", KS_OPT_STRING, NULL, 0, 0, NULL,
+     "log file (default: stderr); reopened on SIGHUP",
+     offsetof(s3d_settings_t, log_file)},
+};
+
+typedef struct s3d {
+  ks_s3_server_t *srv;
+  uv_loop_t *loop;
+  char host[64];
+  int status;
+} s3d_t;
+
+static void s3d_closed(void *arg, int status)
+{
+  s3d_t *g = arg;
+  g->status = status == 0 ? 0 : 1;
+  if (status != 0) {
+    /* connections still open: leave them to process exit */
+    ks_log_warn(COMP, "stop_forced", "err=%s", ks_errname(status));
+    uv_stop(g->loop);
+  }
+}
+
+static void s3d_stop(ks_daemon_t *d, void *arg)
+{
+  s3d_t *g = arg;
+  (void)d;
+  ks_s3_server_close(g->srv, s3d_closed, g);
+}
+
+static int s3d_serve(s3d_t *g, const s3d_settings_t *s, uv_loop_t *loop)
+{
+  char *host = g->host;
+  uint16_t port;
+  int rc = ks_hostport_parse(s->listen, host, sizeof(g->host), &port);
+  if (rc != 0) {
+    ks_log_error(COMP, "bad_listen", "value=%s", s->listen);
+    return rc;
+  }
+  ks_s3_server_opts_t o = {.host = host,
+                           .port = port,
+                           .domain = s->domain,
+                           .region = s->region,
+                           .mmap_dir = s->mmap_dir,
+                           .max_body = (uint64_t)s->max_body,
+                           .max_header_bytes = (uint32_t)s->max_header,
+                           .req_timeout_ms = (uint32_t)s->req_timeout_ms,
+                           .grace_ms = (uint32_t)s->grace_ms};
+  rc = ks_s3_server_new(loop, &o, ks_s3_backend_none(), &g->srv);
+  if (rc != 0) {
+    ks_log_error(COMP, "listen_failed", "addr=%s err=%s", s->listen,
+                 ks_errname(rc));
+    return rc;
+  }
+  ks_log_warn(COMP, "backend_missing",
+              "reason=\"object backend (libkiseki) not wired yet: no access "
+              "keys, every operation answers an S3 error\" meta=%s chunkd=%s",
+              s->meta, s->chunkd);
+  return 0;
+}
+
+int main(int argc, char **argv)
+{
+  s3d_settings_t s;
+  char err[512];
+  int rc = ks_cfg_load(s3d_opts, KS_NELEM(s3d_opts), NULL, argc, argv, &s, err,
+                       sizeof(err));
+  if (rc > 0)
+    return 0;
+  if (rc < 0) {
+    fprintf(stderr, "kiseki-s3d: %s\n", err);
+    return 2;
+  }
+  uv_loop_t loop;
+  ks_daemon_t d;
+  s3d_t g = {.loop = &loop};
+  uv_loop_init(&loop);
+  int status = 1;
+  if (ks_daemon_init(&d, &loop, "kiseki-s3d", s3d_stop, &g) != 0 ||
+      ks_daemon_log_open(&d, s.log_file, log_levels[s.log_level]) != 0) {
+    fprintf(stderr, "kiseki-s3d: cannot set up signals or log\n");
+    goto out;
+  }
+  if (s3d_serve(&g, &s, &loop) == 0) {
+    ks_daemon_ready(&d, "listen=%s:%u region=%s", g.host,
+                    (unsigned)ks_s3_server_port(g.srv), s.region);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    status = g.status;
+  }
+  ks_daemon_close(&d);
+  if (status == 0)
+    uv_run(&loop, UV_RUN_DEFAULT);
+out:
+  if (status == 0 && uv_loop_close(&loop) != 0)
+    ks_log_error(COMP, "handles_left_open", NULL);
+  ks_cfg_free(s3d_opts, KS_NELEM(s3d_opts), &s);
+  ks_log_close();
+  return status;
+}
