@@ -42,12 +42,16 @@ start kiseki-s3d --s3.listen=127.0.0.1:9000
 if [ ${#missing[@]} -gt 0 ]; then
   echo
   echo "  Not built yet: ${missing[*]} (issue #3)."
-  echo "  There is no S3 endpoint until kiseki-s3d is wired to the object layer."
 fi
-echo
-echo "Ctrl-C stops the cluster."
 sleep 1
 for p in "${pids[@]}"; do
   kill -0 "$p" 2>/dev/null || echo "warning: pid $p exited; see its log in $data"
 done
+if grep -qs 'event=backend_missing' "$data/kiseki-s3d.log"; then
+  echo
+  echo "  kiseki-s3d on 127.0.0.1:9000 answers S3 errors only: the object layer"
+  echo "  is not wired to it yet (issue #3), so it has no access keys."
+fi
+echo
+echo "Ctrl-C stops the cluster."
 wait
