@@ -35,7 +35,7 @@ static const char ks_hex_digits[] = "0123456789abcdef";
 static const char ks_b64_alphabet[] =
     "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
-static int hex_value(char c)
+int ks_hex_value(char c)
 {
   if (c >= '0' && c <= '9')
     return c - '0';
@@ -71,7 +71,7 @@ int ks_hex_decode(void *out, size_t size, const char *in, size_t n)
   if (size < KS_HEX_DECODED_LEN(n))
     return -ENOSPC;
   for (size_t i = 0; i < n / 2; i++) {
-    int hi = hex_value(in[2 * i]), lo = hex_value(in[2 * i + 1]);
+    int hi = ks_hex_value(in[2 * i]), lo = ks_hex_value(in[2 * i + 1]);
     if (hi < 0 || lo < 0)
       return -EINVAL;
     p[i] = (uint8_t)(hi << 4 | lo);

@@ -26,17 +26,6 @@
 
 /* ---- Bytes and text -------------------------------------------------- */
 
-static int rq_hexval(char c)
-{
-  if (c >= '0' && c <= '9')
-    return c - '0';
-  if (c >= 'a' && c <= 'f')
-    return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F')
-    return c - 'A' + 10;
-  return -1;
-}
-
 /* Percent-decode s[0..n) into dst (size bytes, NUL added); plus_space:
  * '+' means ' ' (query strings).  Returns the length or -ENOSPC; a stray
  * '%' is kept literally. */
@@ -46,8 +35,8 @@ static int rq_decode(char *dst, size_t size, const char *s, size_t n,
   size_t o = 0;
   for (size_t i = 0; i < n; i++) {
     char c = s[i];
-    int hi = i + 2 < n ? rq_hexval(s[i + 1]) : -1;
-    int lo = i + 2 < n ? rq_hexval(s[i + 2]) : -1;
+    int hi = i + 2 < n ? ks_hex_value(s[i + 1]) : -1;
+    int lo = i + 2 < n ? ks_hex_value(s[i + 2]) : -1;
     if (c == '%' && hi >= 0 && lo >= 0) {
       c = (char)(hi * 16 + lo);
       i += 2;

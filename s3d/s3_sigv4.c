@@ -46,24 +46,13 @@ static bool sv_unreserved(unsigned char c)
          (c >= '0' && c <= '9') || c == '-' || c == '_' || c == '.' || c == '~';
 }
 
-static int sv_hexval(char c)
-{
-  if (c >= '0' && c <= '9')
-    return c - '0';
-  if (c >= 'a' && c <= 'f')
-    return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F')
-    return c - 'A' + 10;
-  return -1;
-}
-
 /* The byte encoded by a %XX at s[i], or -1 if there is no valid escape
  * there (a stray '%' is then taken literally). */
 static int sv_escape_at(const char *s, size_t n, size_t i)
 {
   if (s[i] != '%' || i + 2 >= n)
     return -1;
-  int hi = sv_hexval(s[i + 1]), lo = sv_hexval(s[i + 2]);
+  int hi = ks_hex_value(s[i + 1]), lo = ks_hex_value(s[i + 2]);
   return hi < 0 || lo < 0 ? -1 : hi * 16 + lo;
 }
 
@@ -129,7 +118,7 @@ static bool sv_is_hex64(const char *s, size_t n)
   if (n != KS_S3_SIG_HEX_LEN)
     return false;
   for (size_t i = 0; i < n; i++)
-    if (sv_hexval(s[i]) < 0)
+    if (ks_hex_value(s[i]) < 0)
       return false;
   return true;
 }
@@ -887,8 +876,8 @@ static ks_s3_code_t sv_chunk_header(ks_s3_chunked_t *d)
   const char *l = d->_line;
   size_t n = d->_line_len, hex = 0;
   uint64_t size = 0;
-  while (hex < n && hex < 16 && sv_hexval(l[hex]) >= 0)
-    size = size * 16 + (uint64_t)sv_hexval(l[hex++]);
+  while (hex < n && hex < 16 && ks_hex_value(l[hex]) >= 0)
+    size = size * 16 + (uint64_t)ks_hex_value(l[hex++]);
   if (hex == 0 || n != hex + sizeof ext - 1 + KS_S3_SIG_HEX_LEN ||
       memcmp(l + hex, ext, sizeof ext - 1) != 0 ||
       !sv_is_hex64(l + n - KS_S3_SIG_HEX_LEN, KS_S3_SIG_HEX_LEN))

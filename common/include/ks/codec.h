@@ -45,6 +45,9 @@
 #define KS_B64_DECODED_MAX(n) (((n) + 3) / 4 * 3)
 
 /* Lower-case hex of in[0..n).  size >= KS_HEX_LEN(n) + 1. */
+/* The value of one hex digit (either case), or -1. */
+int ks_hex_value(char c);
+
 int ks_hex_encode(char *out, size_t size, const void *in, size_t n);
 /* Hex text in[0..n) (either case) to bytes.  size >= KS_HEX_DECODED_LEN(n). */
 int ks_hex_decode(void *out, size_t size, const char *in, size_t n);
