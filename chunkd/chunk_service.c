@@ -57,23 +57,36 @@ struct ks_chunk_service {
   uint32_t sv_dev_jobs, sv_dev_queue;
   uint32_t sv_jobs;
   size_t sv_ndev;
+  ks_chunk_service_stats_t sv_stats;
   job_queue_t sv_q[]; /* one per device, then DEV_LIST's */
 };
 
-static const char *op_name(uint16_t op)
+static ks_chunk_op_stat_t op_stat(uint16_t op)
 {
   switch (op) {
   case KS_OP_FRAG_PUT:
-    return "put";
+    return KS_CHUNK_STAT_PUT;
   case KS_OP_FRAG_GET:
-    return "get";
+    return KS_CHUNK_STAT_GET;
   case KS_OP_FRAG_DELETE:
-    return "delete";
+    return KS_CHUNK_STAT_DELETE;
   case KS_OP_FRAG_STAT:
-    return "stat";
+    return KS_CHUNK_STAT_STAT;
   default:
-    return "dev_list";
+    return KS_CHUNK_STAT_DEV_LIST;
   }
+}
+
+const char *ks_chunk_op_stat_name(ks_chunk_op_stat_t op)
+{
+  static const char *const names[KS_CHUNK_STAT_OPS] = {"put", "get", "delete",
+                                                       "stat", "dev_list"};
+  return op < KS_CHUNK_STAT_OPS ? names[op] : "unknown";
+}
+
+static const char *op_name(uint16_t op)
+{
+  return ks_chunk_op_stat_name(op_stat(op));
 }
 
 static void job_free(chunk_job_t *j)
@@ -96,6 +109,7 @@ static void job_replied(ks_rpc_sreq_t *req, int status, void *arg)
 /* Answer with a status only and free the job. */
 static void job_fail(chunk_job_t *j, int status)
 {
+  j->cj_svc->sv_stats.errors[op_stat(j->cj_op)]++;
   if (ks_rpc_reply(j->cj_req, status, NULL, 0, NULL, 0, job_replied, j) != 0)
     job_free(j); /* cannot happen with an empty reply; keep no leak if so */
 }
@@ -227,6 +241,9 @@ static void job_after(uv_work_t *w, int status)
     return;
   }
   struct iovec body = {j->cj_body.buf.data, j->cj_body.buf.len};
+  if (j->cj_op == KS_OP_FRAG_PUT)
+    svc->sv_stats.bytes_put += j->cj_msg->bulk_len;
+  svc->sv_stats.bytes_got += bulk.iov_len;
   rc = ks_rpc_reply(j->cj_req, 0, &body, body.iov_len ? 1 : 0, &bulk,
                     bulk.iov_len ? 1 : 0, job_replied, j);
   if (rc != 0)
@@ -288,6 +305,7 @@ static void frag_handler(ks_rpc_sreq_t *req, void *ctx)
   j->cj_req = req;
   j->cj_msg = ks_rpc_sreq_msg(req);
   j->cj_op = j->cj_msg->opcode;
+  svc->sv_stats.requests[op_stat(j->cj_op)]++;
   int rc = job_decode(svc, j);
   if (rc == 0)
     rc = job_submit(svc, j);
@@ -329,6 +347,12 @@ int ks_chunk_service_register(ks_chunk_service_t *svc, ks_rpc_server_t *srv)
       return rc;
   }
   return 0;
+}
+
+void ks_chunk_service_stats(const ks_chunk_service_t *svc,
+                            ks_chunk_service_stats_t *out)
+{
+  *out = svc->sv_stats;
 }
 
 uint32_t ks_chunk_service_jobs(const ks_chunk_service_t *svc)

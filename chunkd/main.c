@@ -12,13 +12,23 @@
  * the only disk I/O outside the threadpool.  SIGTERM closes the server
  * (which waits for every request in flight to be answered, i.e. every disk
  * job to finish), then the service and the store, and exits 0.
+ *
+ * Metrics (ks/metrics.h) are served on `admin.listen` (ks/admin_http.h);
+ * a port that cannot be bound fails the start.  RPC and service counters
+ * are read from the server and the service at scrape time; per-device
+ * numbers (state, free and total bytes, fragments) need statvfs, which may
+ * block, so a threadpool job refreshes a copy every DEV_REFRESH_MS and the
+ * scrape reads the copy.  On SIGTERM the admin listener closes first, so
+ * no scrape can read a server or service being freed.
  */
+#include "ks/admin_http.h"
 #include "ks/chunk_service.h"
 #include "ks/chunk_store.h"
 #include "ks/config.h"
 #include "ks/daemon.h"
 #include "ks/err.h"
 #include "ks/log.h"
+#include "ks/metrics.h"
 #include "ks/net.h"
 #include "ks/rpc.h"
 
@@ -31,9 +41,12 @@
 #define COMP "chunkd"
 /* libuv's threadpool cannot grow past this. */
 #define IO_THREADS_MAX 1024
+/* Device numbers in /metrics are at most this old. */
+#define DEV_REFRESH_MS 10000
 
 typedef struct chunkd_settings {
   char *listen;
+  char *admin_listen;
   bool tls;
   char *tls_ca;
   char *tls_cert;
@@ -62,6 +75,9 @@ _Static_assert(KS_DEV_FAST_NVME == 0 && KS_DEV_BULK_NVME == 1 &&
 static const ks_opt_t chunkd_opts[] = {
     {"rpc.listen", KS_OPT_STRING, "127.0.0.1:7200", 0, 0, NULL,
      "address:port to serve RPC on", offsetof(chunkd_settings_t, listen)},
+    {"admin.listen", KS_OPT_STRING, "127.0.0.1:7201", 0, 0, NULL,
+     "address:port of the admin HTTP listener (/metrics, /healthz)",
+     offsetof(chunkd_settings_t, admin_listen)},
     {"rpc.tls.enabled", KS_OPT_BOOL, "false", 0, 0, NULL,
      "require TLS 1.3 with client certificates",
      offsetof(chunkd_settings_t, tls)},
@@ -118,7 +134,20 @@ typedef struct chunkd {
   ks_chunk_service_t *svc;
   ks_rpc_server_t *srv;
   ks_rpc_tls_t *tls;
+  /* metrics */
+  char admin_host[64];
+  ks_metrics_t *metrics;
+  ks_admin_http_t *admin;
+  uv_timer_t dev_timer;
+  uv_work_t dev_work;
+  bool dev_timer_live;
+  bool dev_busy;
+  const char *dev_labels[KS_DEV_MAX];
+  ks_dev_info_t dev_scratch; /* the refresh job's, one device at a time */
+  uint64_t dev_num[2][KS_DEV_MAX][4]; /* [job, scrape][dev][DEV_*] */
 } chunkd_t;
+
+enum { DEV_UP, DEV_FREE, DEV_CAPACITY, DEV_FRAGS };
 
 /* ---- devices from the settings ------------------------------------------ */
 
@@ -232,6 +261,229 @@ static void io_threads_set(const chunkd_settings_t *s, size_t ndev)
   setenv("UV_THREADPOOL_SIZE", buf, 0);
 }
 
+/* ---- metrics ------------------------------------------------------------ */
+
+static ks_rpc_server_stats_t rpc_stats(const chunkd_t *c)
+{
+  ks_rpc_server_stats_t st = {0};
+  if (c->srv)
+    ks_rpc_server_stats(c->srv, &st);
+  return st;
+}
+
+static ks_chunk_service_stats_t svc_stats(const chunkd_t *c)
+{
+  ks_chunk_service_stats_t st = {0};
+  if (c->svc)
+    ks_chunk_service_stats(c->svc, &st);
+  return st;
+}
+
+static double m_conns_accepted(void *c, size_t i)
+{
+  (void)i;
+  return (double)rpc_stats(c).conns_accepted;
+}
+
+static double m_conns_open(void *c, size_t i)
+{
+  (void)i;
+  return (double)rpc_stats(c).conns_open;
+}
+
+static double m_conns_rejected(void *c, size_t i)
+{
+  (void)i;
+  return (double)rpc_stats(c).conns_rejected;
+}
+
+static double m_rpc_requests(void *c, size_t i)
+{
+  (void)i;
+  return (double)rpc_stats(c).requests;
+}
+
+static double m_ops(void *c, size_t op)
+{
+  return (double)svc_stats(c).requests[op];
+}
+
+static double m_op_errors(void *c, size_t op)
+{
+  return (double)svc_stats(c).errors[op];
+}
+
+static double m_bytes_put(void *c, size_t i)
+{
+  (void)i;
+  return (double)svc_stats(c).bytes_put;
+}
+
+static double m_bytes_got(void *c, size_t i)
+{
+  (void)i;
+  return (double)svc_stats(c).bytes_got;
+}
+
+static double m_jobs(void *arg, size_t i)
+{
+  const chunkd_t *c = arg;
+  (void)i;
+  return c->svc ? ks_chunk_service_jobs(c->svc) : 0;
+}
+
+static double m_dev_up(void *c, size_t dev)
+{
+  return (double)((chunkd_t *)c)->dev_num[1][dev][DEV_UP];
+}
+
+static double m_dev_free(void *c, size_t dev)
+{
+  return (double)((chunkd_t *)c)->dev_num[1][dev][DEV_FREE];
+}
+
+static double m_dev_capacity(void *c, size_t dev)
+{
+  return (double)((chunkd_t *)c)->dev_num[1][dev][DEV_CAPACITY];
+}
+
+static double m_dev_frags(void *c, size_t dev)
+{
+  return (double)((chunkd_t *)c)->dev_num[1][dev][DEV_FRAGS];
+}
+
+typedef enum { L_NONE, L_OP, L_DEV } label_kind_t;
+
+static const struct chunkd_metric {
+  bool counter;
+  label_kind_t label;
+  const char *name;
+  const char *help;
+  ks_metric_read_cb cb;
+} chunkd_metrics[] = {
+    {true, L_NONE, "kiseki_rpc_connections_accepted_total",
+     "RPC connections accepted.", m_conns_accepted},
+    {false, L_NONE, "kiseki_rpc_connections_open", "RPC connections open.",
+     m_conns_open},
+    {true, L_NONE, "kiseki_rpc_connections_rejected_total",
+     "RPC connections dropped for malformed frames or TLS failures.",
+     m_conns_rejected},
+    {true, L_NONE, "kiseki_rpc_requests_total", "RPC requests received.",
+     m_rpc_requests},
+    {true, L_OP, "kiseki_chunkd_requests_total",
+     "Fragment service requests, by operation.", m_ops},
+    {true, L_OP, "kiseki_chunkd_errors_total",
+     "Fragment service requests answered with an error (including not "
+     "found and busy), by operation.",
+     m_op_errors},
+    {true, L_NONE, "kiseki_chunkd_put_bytes_total",
+     "Fragment payload bytes stored.", m_bytes_put},
+    {true, L_NONE, "kiseki_chunkd_get_bytes_total",
+     "Fragment payload bytes sent.", m_bytes_got},
+    {false, L_NONE, "kiseki_chunkd_jobs",
+     "Requests queued, running or replying.", m_jobs},
+    {false, L_DEV, "kiseki_chunkd_device_up",
+     "1 when the device serves, 0 when it failed.", m_dev_up},
+    {false, L_DEV, "kiseki_chunkd_device_free_bytes",
+     "Bytes available to chunkd on the device's file system.", m_dev_free},
+    {false, L_DEV, "kiseki_chunkd_device_capacity_bytes",
+     "Size of the device's file system.", m_dev_capacity},
+    {false, L_DEV, "kiseki_chunkd_device_fragments",
+     "Fragments stored on the device.", m_dev_frags},
+};
+
+/* Threadpool side of the device refresh: statvfs and friends may block. */
+static void dev_refresh_work(uv_work_t *w)
+{
+  chunkd_t *c = w->data;
+  for (size_t i = 0; i < c->ndev; i++) {
+    ks_chunk_store_dev_info(c->store, i, &c->dev_scratch);
+    uint64_t *n = c->dev_num[0][i];
+    n[DEV_UP] = c->dev_scratch.state == KS_DEV_OK;
+    n[DEV_FREE] = c->dev_scratch.free;
+    n[DEV_CAPACITY] = c->dev_scratch.capacity;
+    n[DEV_FRAGS] = c->dev_scratch.frags;
+  }
+}
+
+static void dev_refresh_after(uv_work_t *w, int status)
+{
+  chunkd_t *c = w->data;
+  c->dev_busy = false;
+  if (status == 0)
+    memcpy(c->dev_num[1], c->dev_num[0], sizeof(c->dev_num[1]));
+}
+
+static void dev_refresh_cb(uv_timer_t *t)
+{
+  chunkd_t *c = t->data;
+  if (c->dev_busy)
+    return; /* a disk that hangs statvfs must not pile up jobs */
+  c->dev_work.data = c;
+  if (uv_queue_work(t->loop, &c->dev_work, dev_refresh_work,
+                    dev_refresh_after) == 0)
+    c->dev_busy = true;
+}
+
+static int chunkd_metrics_register(chunkd_t *c)
+{
+  const char *ops[KS_CHUNK_STAT_OPS];
+  for (int i = 0; i < KS_CHUNK_STAT_OPS; i++)
+    ops[i] = ks_chunk_op_stat_name((ks_chunk_op_stat_t)i);
+  for (size_t i = 0; i < c->ndev; i++)
+    c->dev_labels[i] = c->dev_paths[i];
+  ks_metric_label_t lop = {"op", ops, KS_CHUNK_STAT_OPS};
+  ks_metric_label_t ldev = {"device", c->dev_labels, c->ndev};
+  int rc = ks_metrics_new(&c->metrics);
+  for (size_t i = 0; rc == 0 && i < KS_NELEM(chunkd_metrics); i++) {
+    const struct chunkd_metric *d = &chunkd_metrics[i];
+    const ks_metric_label_t *l = d->label == L_OP    ? &lop
+                                 : d->label == L_DEV ? &ldev
+                                                     : NULL;
+    rc = d->counter ? ks_metric_counter_fn(c->metrics, d->name, d->help, l,
+                                           d->cb, c, NULL)
+                    : ks_metric_gauge_fn(c->metrics, d->name, d->help, l, d->cb,
+                                         c, NULL);
+  }
+  return rc;
+}
+
+/* Metrics, the device refresh and the admin listener; a port that cannot
+ * be bound fails the start (a daemon nobody can watch should not run). */
+static int chunkd_admin_start(chunkd_t *c, const chunkd_settings_t *s,
+                              uv_loop_t *loop)
+{
+  uint16_t port;
+  int rc = ks_hostport_parse(s->admin_listen, c->admin_host,
+                             sizeof(c->admin_host), &port);
+  if (rc != 0) {
+    ks_log_error(COMP, "bad_listen", "key=admin.listen value=%s",
+                 s->admin_listen);
+    return rc;
+  }
+  rc = chunkd_metrics_register(c);
+  if (rc != 0)
+    return rc;
+  dev_refresh_work(&(uv_work_t){.data = c}); /* before the loop runs */
+  memcpy(c->dev_num[1], c->dev_num[0], sizeof(c->dev_num[1]));
+  ks_admin_http_opts_t o = {
+      .host = c->admin_host, .port = port, .metrics = c->metrics};
+  rc = ks_admin_http_new(loop, &o, &c->admin);
+  if (rc != 0) {
+    ks_log_error(COMP, "admin_listen_failed",
+                 "addr=%s err=%s reason=\"cannot serve /metrics\"",
+                 s->admin_listen, ks_errname(rc));
+    return rc;
+  }
+  rc = uv_timer_init(loop, &c->dev_timer);
+  if (rc != 0)
+    return rc;
+  c->dev_timer.data = c;
+  c->dev_timer_live = true;
+  return uv_timer_start(&c->dev_timer, dev_refresh_cb, DEV_REFRESH_MS,
+                        DEV_REFRESH_MS);
+}
+
 /* ---- serving ------------------------------------------------------------ */
 
 static void chunkd_server_closed(void *arg)
@@ -241,12 +493,31 @@ static void chunkd_server_closed(void *arg)
   c->svc = NULL;
 }
 
-static void chunkd_stop(ks_daemon_t *d, void *arg)
+static void chunkd_rpc_close(void *arg)
 {
   chunkd_t *c = arg;
-  (void)d;
-  ks_rpc_server_close(c->srv, chunkd_server_closed, c);
+  c->admin = NULL;
+  if (c->srv)
+    ks_rpc_server_close(c->srv, chunkd_server_closed, c);
   c->srv = NULL;
+}
+
+/* Stop the refresh timer and the admin listener, then the RPC server. */
+static void chunkd_shutdown(chunkd_t *c)
+{
+  if (c->dev_timer_live)
+    uv_close((uv_handle_t *)&c->dev_timer, NULL);
+  c->dev_timer_live = false;
+  if (c->admin)
+    ks_admin_http_close(c->admin, chunkd_rpc_close, c);
+  else
+    chunkd_rpc_close(c);
+}
+
+static void chunkd_stop(ks_daemon_t *d, void *arg)
+{
+  (void)d;
+  chunkd_shutdown(arg);
 }
 
 static int chunkd_tls(chunkd_t *c, const chunkd_settings_t *s)
@@ -319,6 +590,7 @@ static void chunkd_free(chunkd_t *c)
   ks_chunk_service_free(c->svc);
   ks_chunk_store_close(c->store);
   ks_rpc_tls_free(c->tls);
+  ks_metrics_free(c->metrics);
   for (size_t i = 0; i < c->ndev; i++)
     free(c->dev_paths[i]);
 }
@@ -327,17 +599,18 @@ static int chunkd_run(chunkd_t *c, const chunkd_settings_t *s, uv_loop_t *loop,
                       ks_daemon_t *d)
 {
   int rc = chunkd_serve(c, s, loop);
+  if (rc == 0)
+    rc = chunkd_admin_start(c, s, loop);
   if (rc != 0) {
-    if (c->srv)
-      ks_rpc_server_close(c->srv, chunkd_server_closed, c);
-    c->srv = NULL;
+    chunkd_shutdown(c);
     return 1;
   }
   size_t failed = devs_failed(c);
   if (failed == c->ndev)
     ks_log_error(COMP, "no_usable_device", "devices=%zu", c->ndev);
-  ks_daemon_ready(d, "listen=%s:%u tls=%s devices=%zu failed=%zu", c->host,
-                  (unsigned)ks_rpc_server_port(c->srv), s->tls ? "yes" : "no",
+  ks_daemon_ready(d, "listen=%s:%u admin=%s:%u tls=%s devices=%zu failed=%zu",
+                  c->host, (unsigned)ks_rpc_server_port(c->srv), c->admin_host,
+                  (unsigned)ks_admin_http_port(c->admin), s->tls ? "yes" : "no",
                   c->ndev, failed);
   uv_run(loop, UV_RUN_DEFAULT);
   return 0;

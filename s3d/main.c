@@ -10,13 +10,20 @@
  * rather than pretend; s3.meta and s3.chunkd are accepted now so that node
  * configs written today keep working when the backend arrives.
  *
- * SIGTERM: the server stops accepting, lets requests in flight finish,
- * closes idle connections, and the daemon exits 0 (1 if s3.grace ran out).
+ * SIGTERM: the admin listener closes, then the server stops accepting,
+ * lets requests in flight finish, closes idle connections, and the daemon
+ * exits 0 (1 if s3.grace ran out).
+ *
+ * Metrics: the S3 server's counters (ks_s3_server_stats), read at scrape
+ * time, on `admin.listen` (ks/admin_http.h); a port that cannot be bound
+ * fails the start.
  */
+#include "ks/admin_http.h"
 #include "ks/config.h"
 #include "ks/daemon.h"
 #include "ks/err.h"
 #include "ks/log.h"
+#include "ks/metrics.h"
 #include "ks/net.h"
 #include "ks/s3_server.h"
 
@@ -28,6 +35,7 @@
 
 typedef struct s3d_settings {
   char *listen;
+  char *admin_listen;
   char *domain;
   char *region;
   char *mmap_dir;
@@ -47,6 +55,9 @@ static const char *const log_levels[] = {"debug", "info", "warn", "error",
 static const ks_opt_t s3d_opts[] = {
     {"s3.listen", KS_OPT_STRING, "127.0.0.1:9000", 0, 0, NULL,
      "address:port to serve S3 on", offsetof(s3d_settings_t, listen)},
+    {"admin.listen", KS_OPT_STRING, "127.0.0.1:9001", 0, 0, NULL,
+     "address:port of the admin HTTP listener (/metrics, /healthz)",
+     offsetof(s3d_settings_t, admin_listen)},
     {"s3.domain", KS_OPT_STRING, NULL, 0, 0, NULL,
      "endpoint domain for virtual-hosted-style buckets (bucket.DOMAIN)",
      offsetof(s3d_settings_t, domain)},
@@ -81,8 +92,11 @@ static const ks_opt_t s3d_opts[] = {
 
 typedef struct s3d {
   ks_s3_server_t *srv;
+  ks_metrics_t *metrics;
+  ks_admin_http_t *admin;
   uv_loop_t *loop;
   char host[64];
+  char admin_host[64];
   int status;
 } s3d_t;
 
@@ -97,11 +111,99 @@ static void s3d_closed(void *arg, int status)
   }
 }
 
+static void s3d_admin_closed(void *arg)
+{
+  s3d_t *g = arg;
+  g->admin = NULL;
+  ks_s3_server_close(g->srv, s3d_closed, g);
+}
+
+/* The admin listener first: no scrape may read a server being freed. */
 static void s3d_stop(ks_daemon_t *d, void *arg)
 {
   s3d_t *g = arg;
   (void)d;
-  ks_s3_server_close(g->srv, s3d_closed, g);
+  ks_admin_http_close(g->admin, s3d_admin_closed, g);
+}
+
+/* ---- metrics ------------------------------------------------------------ */
+
+static ks_s3_server_stats_t s3d_stats(const s3d_t *g)
+{
+  ks_s3_server_stats_t st = {0};
+  if (g->srv)
+    ks_s3_server_stats(g->srv, &st);
+  return st;
+}
+
+static double m_requests(void *g, size_t i)
+{
+  (void)i;
+  return (double)s3d_stats(g).requests;
+}
+
+static double m_errors(void *g, size_t i)
+{
+  (void)i;
+  return (double)s3d_stats(g).errors;
+}
+
+static double m_conns(void *g, size_t i)
+{
+  (void)i;
+  return (double)s3d_stats(g).conns;
+}
+
+static double m_inflight(void *g, size_t i)
+{
+  (void)i;
+  return (double)s3d_stats(g).inflight;
+}
+
+static int s3d_metrics_register(s3d_t *g)
+{
+  int rc = ks_metrics_new(&g->metrics);
+  if (rc == 0)
+    rc = ks_metric_counter_fn(g->metrics, "kiseki_s3_requests_total",
+                              "S3 requests received.", NULL, m_requests, g,
+                              NULL);
+  if (rc == 0)
+    rc = ks_metric_counter_fn(g->metrics, "kiseki_s3_errors_total",
+                              "S3 requests answered with an S3 error (4xx or "
+                              "5xx, not 304).",
+                              NULL, m_errors, g, NULL);
+  if (rc == 0)
+    rc = ks_metric_gauge_fn(g->metrics, "kiseki_s3_connections_open",
+                            "HTTP connections open.", NULL, m_conns, g, NULL);
+  if (rc == 0)
+    rc = ks_metric_gauge_fn(g->metrics, "kiseki_s3_requests_inflight",
+                            "S3 requests not finished.", NULL, m_inflight, g,
+                            NULL);
+  return rc;
+}
+
+/* A daemon nobody can watch should not run: a port taken fails the start. */
+static int s3d_admin_start(s3d_t *g, const s3d_settings_t *s)
+{
+  uint16_t port;
+  int rc = ks_hostport_parse(s->admin_listen, g->admin_host,
+                             sizeof(g->admin_host), &port);
+  if (rc != 0) {
+    ks_log_error(COMP, "bad_listen", "key=admin.listen value=%s",
+                 s->admin_listen);
+    return rc;
+  }
+  rc = s3d_metrics_register(g);
+  if (rc != 0)
+    return rc;
+  ks_admin_http_opts_t o = {
+      .host = g->admin_host, .port = port, .metrics = g->metrics};
+  rc = ks_admin_http_new(g->loop, &o, &g->admin);
+  if (rc != 0)
+    ks_log_error(COMP, "admin_listen_failed",
+                 "addr=%s err=%s reason=\"cannot serve /metrics\"",
+                 s->admin_listen, ks_errname(rc));
+  return rc;
 }
 
 static int s3d_serve(s3d_t *g, const s3d_settings_t *s, uv_loop_t *loop)
@@ -126,6 +228,11 @@ static int s3d_serve(s3d_t *g, const s3d_settings_t *s, uv_loop_t *loop)
   if (rc != 0) {
     ks_log_error(COMP, "listen_failed", "addr=%s err=%s", s->listen,
                  ks_errname(rc));
+    return rc;
+  }
+  rc = s3d_admin_start(g, s);
+  if (rc != 0) {
+    ks_s3_server_close(g->srv, NULL, NULL); /* the exit finishes it */
     return rc;
   }
   ks_log_warn(COMP, "backend_missing",
@@ -158,8 +265,9 @@ int main(int argc, char **argv)
     goto out;
   }
   if (s3d_serve(&g, &s, &loop) == 0) {
-    ks_daemon_ready(&d, "listen=%s:%u region=%s", g.host,
-                    (unsigned)ks_s3_server_port(g.srv), s.region);
+    ks_daemon_ready(&d, "listen=%s:%u admin=%s:%u region=%s", g.host,
+                    (unsigned)ks_s3_server_port(g.srv), g.admin_host,
+                    (unsigned)ks_admin_http_port(g.admin), s.region);
     uv_run(&loop, UV_RUN_DEFAULT);
     status = g.status;
   }
@@ -169,6 +277,7 @@ int main(int argc, char **argv)
 out:
   if (status == 0 && uv_loop_close(&loop) != 0)
     ks_log_error(COMP, "handles_left_open", NULL);
+  ks_metrics_free(g.metrics);
   ks_cfg_free(s3d_opts, KS_NELEM(s3d_opts), &s);
   ks_log_close();
   return status;

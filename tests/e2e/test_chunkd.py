@@ -8,7 +8,9 @@
   survives the restart;
 - a device that fails (not a directory at start; removed at run time) is
   reported failed and refuses its operations (-EIO) while the others work;
-- SIGTERM exits 0.
+- SIGTERM exits 0;
+- /metrics on admin.listen: the Prometheus text format, with per-operation
+  counters that move with the operations done and per-device gauges.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import re
 import shutil
 import subprocess
 import time
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -31,10 +34,25 @@ EXIT_NOT_FOUND, EXIT_CORRUPT, EXIT_IO = 3, 4, 6
 def start_chunkd(daemons, name, devices, port=None):
     port = port or free_port()
     cfg = {"rpc": {"listen": f"127.0.0.1:{port}"},
+           "admin": {"listen": f"127.0.0.1:{free_port()}"},
            "chunkd": {"devices": ",".join(devices), "device_jobs": 2},
            "log": {"level": "info"}}
     return daemons(name, cfg, binary="kiseki-chunkd", ready_port=port,
                    ready_log=r"event=ready")
+
+
+def scrape(d):
+    """GET /metrics of daemon d: {series: value}, and the content type."""
+    url = f"http://{d.config['admin']['listen']}/metrics"
+    with urllib.request.urlopen(url, timeout=10) as r:
+        ctype = r.headers["Content-Type"]
+        text = r.read().decode()
+    series = {}
+    for line in text.splitlines():
+        if line and not line.startswith("#"):
+            name, value = line.rsplit(" ", 1)
+            series[name] = float(value)
+    return series, ctype
 
 
 def frag(d, *args, check=None, stdin=None, timeout=60):
@@ -227,6 +245,7 @@ def test_default_devices_under_data_dir_and_restart(ks_build, daemons, tmp_path)
     port = free_port()
     data = tmp_path / "var" / "chunkd"
     cfg = {"rpc": {"listen": f"127.0.0.1:{port}"},
+           "admin": {"listen": f"127.0.0.1:{free_port()}"},
            "chunkd": {"data_dir": str(data)}}
     d = daemons("chunkd", cfg, binary="kiseki-chunkd", ready_port=port,
                 ready_log=r"event=ready")
@@ -238,3 +257,48 @@ def test_default_devices_under_data_dir_and_restart(ks_build, daemons, tmp_path)
     d.start()
     assert [v["id"] for v in dev_list(d)] == ids  # ids persist
     assert d.stop() == 0
+
+
+def test_metrics(ks_build, daemons, devdirs, tmp_path):
+    d = start_chunkd(daemons, "chunkd", [str(p) for p in devdirs])
+    before, ctype = scrape(d)
+    assert ctype.startswith("text/plain; version=0.0.4")
+    assert before['kiseki_chunkd_requests_total{op="put"}'] == 0
+    for p in devdirs:
+        assert before[f'kiseki_chunkd_device_up{{device="{p}"}}'] == 1
+        assert before[f'kiseki_chunkd_device_free_bytes{{device="{p}"}}'] > 0
+
+    src = tmp_path / "in"
+    src.write_bytes(os.urandom(10000))
+    chunk = "ab" * 32
+    frag(d, "--op=put", "--dev=1", f"--chunk={chunk}", f"--file={src}", check=0)
+    frag(d, "--op=get", "--dev=1", f"--chunk={chunk}", f"--file={tmp_path / 'out'}",
+         check=0)
+    frag(d, "--op=get", "--dev=0", f"--chunk={chunk}", f"--file={tmp_path / 'out'}",
+         check=EXIT_NOT_FOUND)
+    after, _ = scrape(d)
+    assert after['kiseki_chunkd_requests_total{op="put"}'] == 1
+    assert after['kiseki_chunkd_requests_total{op="get"}'] == 2
+    assert after['kiseki_chunkd_errors_total{op="get"}'] == 1
+    assert after['kiseki_chunkd_errors_total{op="put"}'] == 0
+    assert after["kiseki_chunkd_put_bytes_total"] == 10000
+    assert after["kiseki_chunkd_get_bytes_total"] == 10000
+    assert after["kiseki_rpc_requests_total"] >= 3
+    assert after["kiseki_rpc_connections_accepted_total"] >= 3
+    with urllib.request.urlopen(
+            f"http://{d.config['admin']['listen']}/healthz", timeout=10) as r:
+        assert r.status == 200 and r.read() == b"ok\n"
+    assert d.stop() == 0
+
+
+def test_admin_port_taken_fails_start(ks_build, daemons, devdirs):
+    first = start_chunkd(daemons, "chunkd1", [str(devdirs[0])])
+    p = subprocess.run([str(bin_path("kiseki-chunkd")),
+                        f"--rpc.listen=127.0.0.1:{free_port()}",
+                        f"--admin.listen={first.config['admin']['listen']}",
+                        f"--chunkd.devices={devdirs[1]}"],
+                       capture_output=True, timeout=30)
+    assert p.returncode == 1
+    assert b"event=admin_listen_failed" in p.stderr
+    assert b"err=EADDRINUSE" in p.stderr
+    assert first.stop() == 0

@@ -11,7 +11,9 @@ checked here is everything in front of the backend, as real clients see it:
 - an operation this gateway has no code for (?acl): 501 NotImplemented;
 - garbage instead of HTTP: 400, and the daemon keeps serving;
 - a connection left idle in keep-alive does not hold up SIGTERM, which
-  exits 0; the log says event=backend_missing and event=ready.
+  exits 0; the log says event=backend_missing and event=ready;
+- /metrics on admin.listen (urllib from this interpreter): request and
+  error counters move with the requests made.  /healthz answers ok.
 
 Clients get an explicit environment: Debian's /usr/bin/python3 and boto3,
 AWS_* set here, AWS_CA_BUNDLE and config files unset.
@@ -23,6 +25,7 @@ import os
 import re
 import socket
 import subprocess
+import urllib.request
 
 import pytest
 
@@ -34,6 +37,7 @@ PY = "/usr/bin/python3"
 def start_s3d(daemons, port=None):
     port = port or free_port()
     cfg = {"s3": {"listen": f"127.0.0.1:{port}", "request_timeout": "5s"},
+           "admin": {"listen": f"127.0.0.1:{free_port()}"},
            "log": {"level": "info"}}
     return daemons("s3d", cfg, binary="kiseki-s3d", ready_port=port,
                    ready_log=r"event=ready")
@@ -126,3 +130,35 @@ def test_s3d_sigterm_with_idle_connection(ks_build, daemons):
     s.close()
     log = d.log_text()
     assert "event=stopped" in log or "event=stopping" in log
+
+
+def scrape(d, path="/metrics"):
+    url = f"http://{d.config['admin']['listen']}{path}"
+    with urllib.request.urlopen(url, timeout=10) as r:
+        return r.headers["Content-Type"], r.read().decode()
+
+
+def metric(text, name):
+    m = re.search(rf"^{name} (\S+)$", text, re.M)
+    assert m, (name, text)
+    return float(m.group(1))
+
+
+def test_s3d_metrics(ks_build, daemons):
+    d = start_s3d(daemons)
+    host, port = d.addr
+    ctype, text = scrape(d)
+    assert ctype.startswith("text/plain; version=0.0.4")
+    assert "# TYPE kiseki_s3_requests_total counter" in text
+    assert "# TYPE kiseki_s3_connections_open gauge" in text
+    requests = metric(text, "kiseki_s3_requests_total")
+    errors = metric(text, "kiseki_s3_errors_total")
+    assert metric(text, "kiseki_s3_requests_inflight") == 0
+
+    assert curl(f"http://{host}:{port}/bucket1/key")[0] == 403
+    assert curl(f"http://{host}:{port}/bucket1?acl")[0] == 501
+    _, text = scrape(d)
+    assert metric(text, "kiseki_s3_requests_total") == requests + 2
+    assert metric(text, "kiseki_s3_errors_total") == errors + 2
+    assert scrape(d, "/healthz")[1] == "ok\n"
+    assert d.stop() == 0

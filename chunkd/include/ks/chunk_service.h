@@ -46,6 +46,33 @@ int ks_chunk_service_new(uv_loop_t *loop, ks_chunk_store_t *st,
 /* Register the five handlers on a server.  Errors: -EEXIST, -ENOSPC (from
  * ks_rpc_server_handle). */
 int ks_chunk_service_register(ks_chunk_service_t *svc, ks_rpc_server_t *srv);
+/* Operations, as counted by ks_chunk_service_stats. */
+typedef enum ks_chunk_op_stat {
+  KS_CHUNK_STAT_PUT,
+  KS_CHUNK_STAT_GET,
+  KS_CHUNK_STAT_DELETE,
+  KS_CHUNK_STAT_STAT,
+  KS_CHUNK_STAT_DEV_LIST,
+  KS_CHUNK_STAT_OPS
+} ks_chunk_op_stat_t;
+
+/* Counters since the service was made (for metrics).  requests: handled;
+ * errors: answered with a non-zero status (including not found, busy and
+ * undecodable requests); bytes: fragment payload stored by puts and sent
+ * by gets that succeeded. */
+typedef struct ks_chunk_service_stats {
+  uint64_t requests[KS_CHUNK_STAT_OPS];
+  uint64_t errors[KS_CHUNK_STAT_OPS];
+  uint64_t bytes_put;
+  uint64_t bytes_got;
+} ks_chunk_service_stats_t;
+
+/* Name of an operation in stats ("put", "get", "delete", "stat",
+ * "dev_list"). */
+const char *ks_chunk_op_stat_name(ks_chunk_op_stat_t op);
+/* A copy of the counters; loop thread only. */
+void ks_chunk_service_stats(const ks_chunk_service_t *svc,
+                            ks_chunk_service_stats_t *out);
 /* Jobs accepted and not yet answered (queued, running or replying). */
 uint32_t ks_chunk_service_jobs(const ks_chunk_service_t *svc);
 /* Free the service; every job must be finished (see above).  NULL: no-op. */
