@@ -739,17 +739,48 @@ static void s3_server_free(ks_s3_server_t *s)
   free(s);
 }
 
+static void s3_reaper_closed(uv_handle_t *h)
+{
+  ks_s3_server_t *s = h->data;
+  ks_s3_server_close_cb cb = s->close_cb;
+  void *arg = s->close_arg;
+  h2o_config_dispose(&s->gconf);
+  ks_s3_key_cache_clear(&s->keys);
+  free(s->domain);
+  free(s->region);
+  free(s);
+  if (cb)
+    cb(arg, 0);
+}
+
+/* One loop turn after h2o_context_dispose: its uv_close()d timers live in
+ * this struct, and libuv touches them in the close phase that follows, so
+ * the memory may go only after that phase (as admin_http.c does). */
+static void s3_reaper_cb(uv_idle_t *h)
+{
+  uv_idle_stop(h);
+  uv_close((uv_handle_t *)h, s3_reaper_closed);
+}
+
 static void s3_handle_closed(uv_handle_t *h)
 {
   ks_s3_server_t *s = h->data;
   assert(s->handles_open > 0);
   if (--s->handles_open > 0 || s->forced)
     return;
-  ks_s3_server_close_cb cb = s->close_cb;
-  void *arg = s->close_arg;
-  s3_server_free(s);
-  if (cb)
-    cb(arg, 0);
+  if (!s->ctx_live || uv_idle_init(s->loop, &s->reaper) != 0) {
+    ks_s3_server_close_cb cb = s->close_cb;
+    void *arg = s->close_arg;
+    s3_server_free(s);
+    if (cb)
+      cb(arg, 0);
+    return;
+  }
+  h2o_timeout_dispose(s->loop, &s->write_timeout);
+  h2o_context_dispose(&s->ctx);
+  s->ctx_live = false;
+  s->reaper.data = s;
+  uv_idle_start(&s->reaper, s3_reaper_cb);
 }
 
 int ks_s3_server_new(uv_loop_t *loop, const ks_s3_server_opts_t *opts,

@@ -45,6 +45,7 @@ struct ks_s3_server {
   uv_loop_t *loop;
   uv_tcp_t listener;
   uv_timer_t grace;
+  uv_idle_t reaper;     /* frees the server one loop turn after disposal */
   h2o_linklist_t conns; /* s3_conn_t */
   const ks_s3_backend_t *be;
   ks_s3_key_cache_t keys;
