@@ -14,57 +14,26 @@
  * Exit status: 0, 1 on a failed call (error name on stderr), 2 on usage.
  */
 #include "ks/err.h"
-#include "ks/meta_client.h"
-#include "ks/net.h"
+#include "ks/meta_sync.h"
 #include "ks/proto_meta.h"
-#include "ks/time.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-typedef struct cli {
-  uv_loop_t loop;
-  ks_meta_client_t *cl;
-  ks_meta_call_t call;
-  bool done;
-  int status;
-} cli_t;
+typedef ks_meta_sync_t cli_t;
 
 static const ks_id_t tenant = {{0x6b, 0x73}};
 
-static void call_cb(ks_meta_call_t *c, int status)
-{
-  cli_t *x = c->data;
-  x->done = true;
-  x->status = status;
-}
-
-static int wait_call(cli_t *x, int rc)
-{
-  if (rc != 0)
-    return rc;
-  while (!x->done)
-    uv_run(&x->loop, UV_RUN_ONCE);
-  return x->status;
-}
-
 static int write_d(cli_t *x, ks_meta_delta_t *d)
 {
-  ks_meta_call_release(&x->call);
-  x->done = false;
-  x->call.data = x;
-  d->now_ns = ks_time_real_ns();
-  return wait_call(x, ks_meta_write(x->cl, &x->call, KS_META_SYSTEM_SHARD, d,
-                                    10000, call_cb));
+  d->now_ns = 0; /* the helper stamps the clock */
+  return ks_meta_sync_write(x, KS_META_SYSTEM_SHARD, d);
 }
 
 static int query(cli_t *x, uint16_t op, const ks_meta_query_t *q)
 {
-  ks_meta_call_release(&x->call);
-  x->done = false;
-  x->call.data = x;
-  return wait_call(x, ks_meta_query(x->cl, &x->call, op, q, 10000, call_cb));
+  return ks_meta_sync_query(x, op, q);
 }
 
 static int cmd_setup(cli_t *x, const char *bucket)
@@ -186,32 +155,20 @@ static int run(cli_t *x, int argc, char **argv)
   return -EINVAL;
 }
 
-static void closed_cb(void *arg)
-{
-  (void)arg;
-}
-
 int main(int argc, char **argv)
 {
-  char host[64];
-  uint16_t port;
-  if (argc < 3 || ks_hostport_parse(argv[1], host, sizeof(host), &port) != 0) {
+  if (argc < 3) {
     fprintf(stderr, "usage: ks-meta-cli HOST:PORT setup|put-loop|check|list "
                     "...\n");
     return 2;
   }
   static cli_t x;
-  uv_loop_init(&x.loop);
-  int rc = ks_meta_client_new(&x.loop, host, port, NULL, &x.cl);
-  if (rc == 0) {
+  int rc = ks_meta_sync_open(&x, argv[1], 10000);
+  if (rc == 0)
     rc = run(&x, argc, argv);
-    ks_meta_call_release(&x.call);
-    ks_meta_client_close(x.cl, closed_cb, NULL);
-    uv_run(&x.loop, UV_RUN_DEFAULT);
-  }
-  uv_loop_close(&x.loop);
+  ks_meta_sync_close(&x);
   if (rc == -EINVAL) {
-    fprintf(stderr, "ks-meta-cli: bad command or arguments\n");
+    fprintf(stderr, "ks-meta-cli: bad address, command or arguments\n");
     return 2;
   }
   if (rc != 0) {
