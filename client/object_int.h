@@ -1,0 +1,88 @@
+/*
+ * object_int.h — what the object layer's files share (ks/object.h is the
+ * contract): the client struct, the device table placement draws from,
+ * and the step helpers every operation chains (bucket check, delta).
+ */
+#ifndef KS_OBJECT_INT_H
+#define KS_OBJECT_INT_H
+
+#include "ks/chunk.h"
+/* chunk.h and proto_chunk.h both define KS_CHUNK_ID_LEN (32, spelled
+ * differently); keep proto_chunk.h's. */
+#undef KS_CHUNK_ID_LEN
+#include "ks/ec.h"
+#include "ks/frag_client.h"
+#include "ks/object.h"
+
+#define KS__OBJ_ADDR_MAX KS_META_NODE_MAX
+/* EC profiles a client opens on demand for descriptors it reads; a pool
+ * uses one or two, and 1+1 is the inline profile. */
+#define KS__OBJ_EC_MAX 8
+
+typedef struct ks__obj_node {
+  char addr[KS__OBJ_ADDR_MAX]; /* "host:port" as recorded in extents */
+  ks_rpc_client_t *rpc;
+} ks__obj_node_t;
+
+/* One usable device: its node and id, and the hash rendezvous mixes with
+ * each chunk id. */
+typedef struct ks__obj_dev {
+  unsigned node;
+  ks_id_t id;
+  uint64_t hash;
+} ks__obj_dev_t;
+
+struct ks_client {
+  uv_loop_t *loop;
+  ks_meta_client_t *meta;
+  ks__obj_node_t *nodes;
+  size_t nnodes;
+  ks__obj_dev_t *devs;
+  size_t ndevs;
+  ks_kms_t *kms;
+  ks_ec_t *ec;        /* the write profile */
+  ks_ec_t *ec_inline; /* 1+1: inline blobs */
+  ks_ec_t *ecs[KS__OBJ_EC_MAX];
+  unsigned k, m;
+  size_t chunk_size, inline_max;
+  unsigned window;
+  uint32_t timeout_ms;
+  /* start */
+  ks_frag_call_t *lists;
+  size_t lists_pending;
+  int lists_status;
+  ks_client_cb start_cb;
+  void *start_arg;
+  /* close */
+  size_t closing;
+  ks_rpc_close_cb close_cb;
+  void *close_arg;
+};
+
+/* The fragment address of a sealed chunk: SHA-256(chunk id || IV). */
+int ks__obj_frag_addr(const ks_chunk_desc_t *d, uint8_t out[KS_CHUNK_ID_LEN]);
+/* The profile (k, m), opened on first use.  NULL: -ENOMEM or bad profile. */
+ks_ec_t *ks__obj_ec(ks_client_t *c, unsigned k, unsigned m);
+/* The node with address addr, or NULL. */
+ks__obj_node_t *ks__obj_node(ks_client_t *c, const char *addr);
+
+/* Finish op: run its callback with status. */
+void ks__obj_finish(ks_obj_op_t *op, int status);
+/* Check the bucket's owner, then run op->_next (its result, when not 0,
+ * finishes the op).  Returns the query's start error. */
+int ks__obj_begin(ks_client_t *c, ks_obj_op_t *op, ks_obj_cb cb,
+                  int (*next)(ks_obj_op_t *op));
+/* Propose d on op->_shard; the op finishes with the write's status and
+ * op->result. */
+int ks__obj_write(ks_obj_op_t *op, const ks_meta_delta_t *d);
+int64_t ks__obj_now(const ks_obj_op_t *op);
+
+/* object_put.c: steps that store op->body as chunks (inline when small,
+ * for objects only), then propose PUT_OBJECT / PUT_PART. */
+int ks__obj_put_start_object(ks_obj_op_t *op);
+int ks__obj_put_start_part(ks_obj_op_t *op);
+void ks__obj_put_free(ks_obj_op_t *op);
+/* object_read.c */
+void ks__obj_read_free(ks_obj_op_t *op);
+
+#endif /* KS_OBJECT_INT_H */
