@@ -39,6 +39,7 @@
 
 #define CHUNK_AAD_LEN (KS_CHUNK_ID_LEN + KS_ID_LEN)
 
+_Static_assert(KS_CHUNK_ID_LEN == KS_HMAC_SHA256_LEN, "a chunk id is an HMAC");
 _Static_assert(KS_CHUNK_WRAPPED_MAX == KS_KMS_WRAPPED_MAX,
                "a descriptor holds any backend's wrapped DEK");
 _Static_assert(CHUNK_AAD_LEN <= KS_KMS_AAD_MAX, "chunk AAD fits a wrap");

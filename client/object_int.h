@@ -7,9 +7,6 @@
 #define KS_OBJECT_INT_H
 
 #include "ks/chunk.h"
-/* chunk.h and proto_chunk.h both define KS_CHUNK_ID_LEN (32, spelled
- * differently); keep proto_chunk.h's. */
-#undef KS_CHUNK_ID_LEN
 #include "ks/ec.h"
 #include "ks/frag_client.h"
 #include "ks/object.h"

@@ -51,10 +51,11 @@
 #include "ks/ec.h"
 #include "ks/enc.h"
 #include "ks/id.h"
+#include "ks/proto_chunk.h"
 
 struct ks_kms;
 
-#define KS_CHUNK_ID_LEN KS_HMAC_SHA256_LEN
+/* KS_CHUNK_ID_LEN (32: HMAC-SHA256) comes from the chunkd protocol. */
 #define KS_CHUNK_SIZE_DEFAULT ((size_t)4 << 20)
 /* The RPC layer's default bulk limit: a fragment always fits one message. */
 #define KS_CHUNK_MAX_LEN ((size_t)64 << 20)
