@@ -1,18 +1,24 @@
 /*
  * kiseki-s3d — the S3 gateway: configuration wired to the S3 server
- * (ks/s3_server.h) and the daemon life cycle.
+ * (ks/s3_server.h), the server wired to libkiseki's object layer
+ * (ks/s3_backend_kiseki.h over ks/object.h) and the daemon life cycle.
  *
- * The object store behind the server is libkiseki's object layer over meta
- * and chunkd, which does not exist yet.  Until it does, the daemon runs
- * with ks_s3_backend_none(): no access keys (a signed request is answered
- * InvalidAccessKeyId, an anonymous one AccessDenied) and no operations
- * (NotImplemented).  It says so in its log at start (event=backend_missing)
- * rather than pretend; s3.meta and s3.chunkd are accepted now so that node
- * configs written today keep working when the backend arrives.
+ * Backend.  With s3.backend=kiseki (the default) the daemon opens the
+ * internal key provider in s3.kms_dir (ks_kms_file_open: it locks the
+ * directory, so one s3d per key directory), creates one ks_client_t over
+ * s3.meta and the chunk daemons in s3.chunkd, and serves with the kiseki
+ * backend.  It listens at once; the client's device list (DEV_LIST) is
+ * retried every second until every chunk daemon answered (event=
+ * chunkd_unavailable on the first failure and every 30th, event=
+ * devices_listed when done): until then writes answer an S3 error that
+ * clients retry, reads and listings already work.  s3.backend=none keeps
+ * ks_s3_backend_none() (no keys, no operations) and says so in its log
+ * (event=backend_missing).
  *
  * SIGTERM: the admin listener closes, then the server stops accepting,
- * lets requests in flight finish, closes idle connections, and the daemon
- * exits 0 (1 if s3.grace ran out).
+ * lets requests in flight finish, closes idle connections; then the
+ * backend, the client and the key provider close in that order, and the
+ * daemon exits 0 with no handle left (1 if s3.grace ran out).
  *
  * Metrics: the S3 server's counters (ks_s3_server_stats), read at scrape
  * time, on `admin.listen` (ks/admin_http.h); a port that cannot be bound
@@ -22,16 +28,22 @@
 #include "ks/config.h"
 #include "ks/daemon.h"
 #include "ks/err.h"
+#include "ks/kms.h"
 #include "ks/log.h"
 #include "ks/metrics.h"
 #include "ks/net.h"
+#include "ks/object.h"
+#include "ks/s3_backend_kiseki.h"
 #include "ks/s3_server.h"
 
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #define COMP "s3d"
+#define RETRY_MS 1000
+#define RETRY_LOG_EVERY 30
 
 typedef struct s3d_settings {
   char *listen;
@@ -45,12 +57,19 @@ typedef struct s3d_settings {
   int64_t grace_ms;
   char *meta;
   char *chunkd;
+  int backend;
+  char *kms_dir;
+  int64_t ec_k;
+  int64_t ec_m;
   int log_level;
   char *log_file;
 } s3d_settings_t;
 
 static const char *const log_levels[] = {"debug", "info", "warn", "error",
                                          NULL};
+
+enum { BACKEND_KISEKI, BACKEND_NONE };
+static const char *const backends[] = {"kiseki", "none", NULL};
 
 static const ks_opt_t s3d_opts[] = {
     {"s3.listen", KS_OPT_STRING, "127.0.0.1:9000", 0, 0, NULL,
@@ -76,13 +95,25 @@ static const ks_opt_t s3d_opts[] = {
     {"s3.grace", KS_OPT_DURATION_MS, "8s", 100, 3600000, NULL,
      "on SIGTERM: how long requests in flight may take to finish",
      offsetof(s3d_settings_t, grace_ms)},
+    {"s3.backend", KS_OPT_ENUM, "kiseki", 0, 0, backends,
+     "object store: kiseki (meta + chunkd), or none (every operation "
+     "answers an S3 error)",
+     offsetof(s3d_settings_t, backend)},
     {"s3.meta", KS_OPT_STRING, "127.0.0.1:7100", 0, 0, NULL,
-     "meta address (for the object backend, not wired yet)",
-     offsetof(s3d_settings_t, meta)},
+     "meta address host:port", offsetof(s3d_settings_t, meta)},
     {"s3.chunkd", KS_OPT_STRING, "127.0.0.1:7200", 0, 0, NULL,
-     "chunkd addresses, comma-separated (for the object backend, not wired "
-     "yet)",
+     "chunk daemon addresses host:port, comma-separated",
      offsetof(s3d_settings_t, chunkd)},
+    {"s3.kms_dir", KS_OPT_STRING, "var/dev/keys", 0, 0, NULL,
+     "directory of the internal key provider (tenant keys; locked while "
+     "s3d runs)",
+     offsetof(s3d_settings_t, kms_dir)},
+    {"s3.ec_k", KS_OPT_INT, "4", 1, 16, NULL,
+     "erasure coding: data fragments per chunk",
+     offsetof(s3d_settings_t, ec_k)},
+    {"s3.ec_m", KS_OPT_INT, "2", 1, 16, NULL,
+     "erasure coding: parity fragments per chunk",
+     offsetof(s3d_settings_t, ec_m)},
     {"log.level", KS_OPT_ENUM, "info", 0, 0, log_levels,
      "least severe level logged", offsetof(s3d_settings_t, log_level)},
     {"log.file", KS_OPT_STRING, NULL, 0, 0, NULL,
@@ -92,6 +123,16 @@ static const ks_opt_t s3d_opts[] = {
 
 typedef struct s3d {
   ks_s3_server_t *srv;
+  ks_kms_t *kms;
+  ks_client_t *cl;
+  ks_s3_kiseki_t *be;
+  uv_timer_t retry;
+  bool retry_open;
+  bool stopping;
+  uint32_t attempts;
+  char *chunkd_buf;
+  const char *chunkd[KS_OBJ_CHUNKD_MAX];
+  size_t nchunkd;
   ks_metrics_t *metrics;
   ks_admin_http_t *admin;
   uv_loop_t *loop;
@@ -100,15 +141,58 @@ typedef struct s3d {
   int status;
 } s3d_t;
 
+/* ---- shutdown: server, backend, client, key provider -------------------- */
+
+static void s3d_client_closed(void *arg)
+{
+  s3d_t *g = arg;
+  g->cl = NULL;
+  ks_kms_close(g->kms); /* zeroes the keys it held */
+  g->kms = NULL;
+}
+
+static void s3d_client_close(s3d_t *g)
+{
+  if (g->cl != NULL)
+    ks_client_close(g->cl, s3d_client_closed, g);
+  else
+    s3d_client_closed(g);
+}
+
+static void s3d_retry_closed(uv_handle_t *h)
+{
+  s3d_client_close(h->data);
+}
+
+static void s3d_backend_closed(void *arg)
+{
+  s3d_t *g = arg;
+  g->be = NULL;
+  if (!g->retry_open) {
+    s3d_client_close(g);
+    return;
+  }
+  g->retry_open = false;
+  uv_close((uv_handle_t *)&g->retry, s3d_retry_closed);
+}
+
 static void s3d_closed(void *arg, int status)
 {
   s3d_t *g = arg;
+  g->srv = NULL;
   g->status = status == 0 ? 0 : 1;
   if (status != 0) {
-    /* connections still open: leave them to process exit */
+    /* connections still open, holding the backend, and sealing work may
+     * still use the keys: leave all of it to process exit */
     ks_log_warn(COMP, "stop_forced", "err=%s", ks_errname(status));
+    g->kms = NULL;
     uv_stop(g->loop);
+    return;
   }
+  if (g->be != NULL)
+    ks_s3_kiseki_close(g->be, s3d_backend_closed, g);
+  else
+    s3d_backend_closed(g);
 }
 
 static void s3d_admin_closed(void *arg)
@@ -123,6 +207,7 @@ static void s3d_stop(ks_daemon_t *d, void *arg)
 {
   s3d_t *g = arg;
   (void)d;
+  g->stopping = true;
   ks_admin_http_close(g->admin, s3d_admin_closed, g);
 }
 
@@ -206,6 +291,107 @@ static int s3d_admin_start(s3d_t *g, const s3d_settings_t *s)
   return rc;
 }
 
+/* ---- the object store ---------------------------------------------------- */
+
+/* s->chunkd split at commas (blanks around an address are dropped). */
+static int s3d_chunkd_parse(s3d_t *g, const char *list)
+{
+  g->chunkd_buf = strdup(list);
+  if (g->chunkd_buf == NULL)
+    return -ENOMEM;
+  char *save = NULL;
+  for (char *t = strtok_r(g->chunkd_buf, ",", &save); t != NULL;
+       t = strtok_r(NULL, ",", &save)) {
+    t += strspn(t, " \t");
+    char *end = t + strlen(t);
+    while (end > t && (end[-1] == ' ' || end[-1] == '\t'))
+      *--end = '\0';
+    if (*t == '\0')
+      continue;
+    if (g->nchunkd == KS_OBJ_CHUNKD_MAX)
+      return -E2BIG;
+    g->chunkd[g->nchunkd++] = t;
+  }
+  return g->nchunkd > 0 ? 0 : -EINVAL;
+}
+
+static void s3d_client_start(s3d_t *g);
+
+static void s3d_retry_cb(uv_timer_t *t)
+{
+  s3d_client_start(t->data);
+}
+
+static void s3d_client_started(void *arg, int status)
+{
+  s3d_t *g = arg;
+  g->attempts++;
+  if (g->stopping)
+    return;
+  if (status == 0) {
+    ks_log_info(COMP, "devices_listed", "devices=%zu attempts=%u",
+                ks_client_devices(g->cl), (unsigned)g->attempts);
+    return;
+  }
+  if (g->attempts % RETRY_LOG_EVERY == 1)
+    ks_log_warn(COMP, "chunkd_unavailable",
+                "err=%s attempts=%u retry_ms=%d reason=\"device list failed; "
+                "writes fail until it succeeds\"",
+                ks_errname(status), (unsigned)g->attempts, RETRY_MS);
+  uv_timer_start(&g->retry, s3d_retry_cb, RETRY_MS, 0);
+}
+
+static void s3d_client_start(s3d_t *g)
+{
+  if (g->stopping)
+    return;
+  int rc = ks_client_start(g->cl, s3d_client_started, g);
+  if (rc != 0)
+    s3d_client_started(g, rc);
+}
+
+/* Key provider, client (its start runs on), backend.  On failure what was
+ * made is left for main to release. */
+static int s3d_store_open(s3d_t *g, const s3d_settings_t *s)
+{
+  int rc = s3d_chunkd_parse(g, s->chunkd);
+  if (rc != 0) {
+    ks_log_error(COMP, "bad_chunkd", "value=\"%s\" err=%s", s->chunkd,
+                 ks_errname(rc));
+    return rc;
+  }
+  rc = ks_kms_file_open(s->kms_dir, &g->kms);
+  if (rc != 0) {
+    ks_log_error(COMP, "kms_open_failed", "dir=%s err=%s", s->kms_dir,
+                 ks_errname(rc));
+    return rc;
+  }
+  ks_client_opts_t co = {.meta = s->meta,
+                         .chunkd = g->chunkd,
+                         .nchunkd = g->nchunkd,
+                         .kms = g->kms,
+                         .k = (unsigned)s->ec_k,
+                         .m = (unsigned)s->ec_m};
+  rc = ks_client_new(g->loop, &co, &g->cl);
+  if (rc != 0) {
+    ks_log_error(COMP, "client_failed", "meta=%s chunkd=\"%s\" err=%s", s->meta,
+                 s->chunkd, ks_errname(rc));
+    return rc;
+  }
+  rc = ks_s3_kiseki_new(g->loop, g->cl, NULL, &g->be);
+  if (rc != 0)
+    return rc;
+  uv_timer_init(g->loop, &g->retry);
+  g->retry.data = g;
+  g->retry_open = true;
+  s3d_client_start(g);
+  ks_log_info(COMP, "backend",
+              "name=kiseki meta=%s chunkd=\"%s\" ec=%d+%d "
+              "kms_dir=%s",
+              s->meta, s->chunkd, (int)s->ec_k, (int)s->ec_m, s->kms_dir);
+  return 0;
+}
+
 static int s3d_serve(s3d_t *g, const s3d_settings_t *s, uv_loop_t *loop)
 {
   char *host = g->host;
@@ -224,7 +410,14 @@ static int s3d_serve(s3d_t *g, const s3d_settings_t *s, uv_loop_t *loop)
                            .max_header_bytes = (uint32_t)s->max_header,
                            .req_timeout_ms = (uint32_t)s->req_timeout_ms,
                            .grace_ms = (uint32_t)s->grace_ms};
-  rc = ks_s3_server_new(loop, &o, ks_s3_backend_none(), &g->srv);
+  const ks_s3_backend_t *be = ks_s3_backend_none();
+  if (s->backend == BACKEND_KISEKI) {
+    rc = s3d_store_open(g, s);
+    if (rc != 0)
+      return rc;
+    be = ks_s3_kiseki_backend(g->be);
+  }
+  rc = ks_s3_server_new(loop, &o, be, &g->srv);
   if (rc != 0) {
     ks_log_error(COMP, "listen_failed", "addr=%s err=%s", s->listen,
                  ks_errname(rc));
@@ -235,10 +428,10 @@ static int s3d_serve(s3d_t *g, const s3d_settings_t *s, uv_loop_t *loop)
     ks_s3_server_close(g->srv, NULL, NULL); /* the exit finishes it */
     return rc;
   }
-  ks_log_warn(COMP, "backend_missing",
-              "reason=\"object backend (libkiseki) not wired yet: no access "
-              "keys, every operation answers an S3 error\" meta=%s chunkd=%s",
-              s->meta, s->chunkd);
+  if (s->backend == BACKEND_NONE)
+    ks_log_warn(COMP, "backend_missing",
+                "reason=\"s3.backend=none: no access keys, every operation "
+                "answers an S3 error\"");
   return 0;
 }
 
@@ -277,6 +470,8 @@ int main(int argc, char **argv)
 out:
   if (status == 0 && uv_loop_close(&loop) != 0)
     ks_log_error(COMP, "handles_left_open", NULL);
+  ks_kms_close(g.kms); /* a failed or forced exit: zero the keys anyway */
+  free(g.chunkd_buf);
   ks_metrics_free(g.metrics);
   ks_cfg_free(s3d_opts, KS_NELEM(s3d_opts), &s);
   ks_log_close();

@@ -1,8 +1,9 @@
 """kiseki-s3d end to end: the real daemon driven by boto3 and curl.
 
-The object backend (libkiseki) is not wired into the daemon yet, so it runs
-with no access keys and no operations, and says so in its log.  What is
-checked here is everything in front of the backend, as real clients see it:
+The daemon runs here with s3.backend=none (no access keys, no operations;
+it says so in its log), so what is checked is everything in front of the
+backend, as real clients see it (test_s3_clients.py drives the real
+backend over meta and chunkd):
 
 - a boto3 request signed with any key: 403 InvalidAccessKeyId in S3 XML
   (boto3 parses it into ClientError), with a request id;
@@ -36,7 +37,8 @@ PY = "/usr/bin/python3"
 
 def start_s3d(daemons, port=None):
     port = port or free_port()
-    cfg = {"s3": {"listen": f"127.0.0.1:{port}", "request_timeout": "5s"},
+    cfg = {"s3": {"listen": f"127.0.0.1:{port}", "request_timeout": "5s",
+                  "backend": "none"},
            "admin": {"listen": f"127.0.0.1:{free_port()}"},
            "log": {"level": "info"}}
     return daemons("s3d", cfg, binary="kiseki-s3d", ready_port=port,

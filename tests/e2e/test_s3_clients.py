@@ -1,0 +1,350 @@
+"""The single-node S3 service end to end with real clients: kiseki-meta,
+kiseki-chunkd (6 devices) and kiseki-s3d on the kiseki backend, a tenant
+and an access key made with the real `kiseki` CLI, then:
+
+- boto3 (Debian's /usr/bin/python3): buckets (create, list, head); objects
+  of 0 B, 1 B, 4 KiB (inline) and 5 MiB (chunked) put, got byte-identical,
+  headed, deleted; ranges; list_objects_v2 with prefix and delimiter;
+  multipart upload by hand (3 parts) and by upload_file with a small
+  threshold; copy_object; NoSuchKey, NoSuchBucket; a wrong secret ->
+  SignatureDoesNotMatch; a presigned GET fetched with urllib;
+  and an expired one answered AccessDenied, a tampered one
+  SignatureDoesNotMatch;
+- the aws cli (Debian's /usr/bin/aws) with the credentials file and profile
+  `make run` prints: s3 mb, cp up and down of a 20 MB file (multipart), ls,
+  rm;
+- kill -9 of s3d and a restart: the objects are still there.
+
+All three daemons run for the whole module (one cluster: starting it per
+test would cost more than the tests).  Clients get an explicit
+environment: AWS_* set here, AWS_CA_BUNDLE, AWS_PROFILE and config files
+unset.  The first request with a key answers 500 while s3d fetches the key
+from meta; the SDKs' retries cover that.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import textwrap
+
+import pytest
+
+from ksharness import DaemonSet, bin_path, free_port
+
+PY = "/usr/bin/python3"
+AWS = "/usr/bin/aws"
+REGION = "us-east-1"
+
+
+def kiseki(*args):
+    env = {k: v for k, v in os.environ.items() if k != "KISEKI_META"}
+    p = subprocess.run([str(bin_path("kiseki")), *map(str, args)],
+                       capture_output=True, text=True, timeout=60, env=env)
+    assert p.returncode == 0, (args, p.stdout, p.stderr)
+    return p.stdout
+
+
+def parse_kv(text):
+    out = {}
+    for line in text.splitlines():
+        k, _, v = line.strip().partition(" ")
+        out[k] = v.strip()
+    return out
+
+
+class Cluster:
+    def __init__(self, ds: DaemonSet, root):
+        self.ds = ds
+        self.root = root
+        self.meta_addr = f"127.0.0.1:{free_port()}"
+        self.chunkd_addr = f"127.0.0.1:{free_port()}"
+        self.s3_port = free_port()
+        self.url = f"http://127.0.0.1:{self.s3_port}"
+        self.creds = root / "credentials"
+
+    def start(self):
+        mport = int(self.meta_addr.rsplit(":", 1)[1])
+        cport = int(self.chunkd_addr.rsplit(":", 1)[1])
+        self.meta = self.ds(
+            "meta", {"rpc": {"listen": self.meta_addr},
+                     "meta": {"data_dir": str(self.root / "meta.data")}},
+            binary="kiseki-meta", ready_port=mport, ready_log=r"event=ready")
+        self.chunkd = self.ds(
+            "chunkd", {"rpc": {"listen": self.chunkd_addr},
+                       "chunkd": {"data_dir": str(self.root / "chunkd.data"),
+                                  "device_count": 6}},
+            binary="kiseki-chunkd", ready_port=cport, ready_log=r"event=ready")
+        self.s3d = self.ds(
+            "s3d", {"s3": {"listen": f"127.0.0.1:{self.s3_port}",
+                           "meta": self.meta_addr, "chunkd": self.chunkd_addr,
+                           "kms_dir": str(self.root / "keys"),
+                           "mmap_dir": str(self.root)},
+                    "admin": {"listen": f"127.0.0.1:{free_port()}"}},
+            binary="kiseki-s3d", ready_port=self.s3_port,
+            ready_log=r"event=devices_listed")
+        kiseki("tenant", "create", "dev", "--meta", self.meta_addr)
+        out = parse_kv(kiseki("key", "create", "--tenant", "dev", "--meta",
+                              self.meta_addr, "--credentials", self.creds,
+                              "--profile", "kiseki"))
+        self.akid = out["access_key_id"]
+        self.secret = out["secret_access_key"]
+        return self
+
+    def env(self, secret=None):
+        env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+        env.update({"AWS_ACCESS_KEY_ID": self.akid,
+                    "AWS_SECRET_ACCESS_KEY": secret or self.secret,
+                    "AWS_DEFAULT_REGION": REGION,
+                    "AWS_CONFIG_FILE": "/dev/null",
+                    "AWS_SHARED_CREDENTIALS_FILE": "/dev/null",
+                    "AWS_EC2_METADATA_DISABLED": "true"})
+        return env
+
+    def boto(self, body, secret=None, timeout=60):
+        """Run body with `s3` (a path-style client), `url`, `rand(n)` and
+        `err(fn)` (the error code fn raised) defined; returns stdout."""
+        code = BOTO_PRELUDE + textwrap.dedent(body)
+        p = subprocess.run([PY, "-c", code, self.url], capture_output=True,
+                           text=True, timeout=timeout, env=self.env(secret),
+                           cwd=self.root)
+        assert p.returncode == 0, p.stderr[-4000:]
+        return p.stdout
+
+    def aws(self, *args, timeout=120, ok=(0,)):
+        env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+        env.update({"AWS_SHARED_CREDENTIALS_FILE": str(self.creds),
+                    "AWS_CONFIG_FILE": "/dev/null",
+                    "AWS_DEFAULT_REGION": REGION,
+                    "AWS_EC2_METADATA_DISABLED": "true"})
+        p = subprocess.run([AWS, "--profile", "kiseki", "--endpoint-url",
+                            self.url, *map(str, args)], capture_output=True,
+                           text=True, timeout=timeout, env=env, cwd=self.root)
+        assert p.returncode in ok, (args, p.stdout, p.stderr[-4000:])
+        return p.stdout
+
+
+BOTO_PRELUDE = r"""
+import hashlib, os, sys, urllib.request, urllib.error
+import boto3, botocore
+from botocore.config import Config
+url = sys.argv[1]
+# s3v4 explicitly: this boto3 presigns with SigV2 otherwise (not served)
+s3 = boto3.client("s3", endpoint_url=url,
+                  config=Config(s3={"addressing_style": "path"},
+                                signature_version="s3v4",
+                                retries={"max_attempts": 8}))
+def rand(n):
+    return os.urandom(n)
+def err(fn, *a, **kw):
+    try:
+        fn(*a, **kw)
+    except botocore.exceptions.ClientError as e:
+        return e.response["Error"]["Code"]
+    raise AssertionError("no error")
+"""
+
+
+@pytest.fixture(scope="module")
+def cluster(ks_build, tmp_path_factory):
+    root = tmp_path_factory.mktemp("s3clients")
+    ds = DaemonSet(root)
+    try:
+        c = Cluster(ds, root).start()
+        c.boto('s3.create_bucket(Bucket="bkt1")')
+        yield c
+    finally:
+        problems = ds.stop_all()
+        for d in ds:  # SIGTERM: exit 0 (checked by stop_all), nothing left
+            if "event=handles_left_open" in d.log_text():
+                problems.append(f"{d.name}: handles_left_open")
+        if problems:
+            print(ds.report())
+    assert not problems, problems
+
+
+def test_buckets(cluster):
+    cluster.boto("""
+        s3.create_bucket(Bucket="bkt2")
+        names = [b["Name"] for b in s3.list_buckets()["Buckets"]]
+        assert "bkt1" in names and "bkt2" in names, names
+        s3.head_bucket(Bucket="bkt2")
+        assert err(s3.create_bucket, Bucket="bkt2") == "BucketAlreadyOwnedByYou"
+        s3.delete_bucket(Bucket="bkt2")
+        assert err(s3.head_bucket, Bucket="bkt2") in ("404", "NoSuchBucket")
+    """)
+
+
+def test_objects_round_trip(cluster):
+    cluster.boto("""
+        for n in (0, 1, 4096, 5 << 20):
+            data = rand(n)
+            key = f"obj/{n}"
+            r = s3.put_object(Bucket="bkt1", Key=key, Body=data)
+            assert r["ETag"] == '"%s"' % hashlib.md5(data).hexdigest(), r
+            got = s3.get_object(Bucket="bkt1", Key=key)
+            assert got["Body"].read() == data, n
+            h = s3.head_object(Bucket="bkt1", Key=key)
+            assert h["ContentLength"] == n and h["ETag"] == r["ETag"]
+            s3.delete_object(Bucket="bkt1", Key=key)
+            assert err(s3.head_object, Bucket="bkt1", Key=key) in ("404",
+                                                                 "NoSuchKey")
+    """)
+
+
+def test_ranges(cluster):
+    cluster.boto("""
+        data = rand(5 << 20)
+        s3.put_object(Bucket="bkt1", Key="ranged", Body=data)
+        for rng, want in (("bytes=0-0", data[:1]),
+                          ("bytes=100-4195", data[100:4196]),
+                          ("bytes=4194300-4194400", data[4194300:4194401]),
+                          ("bytes=-10", data[-10:]),
+                          ("bytes=5000000-", data[5000000:])):
+            r = s3.get_object(Bucket="bkt1", Key="ranged", Range=rng)
+            assert r["Body"].read() == want, rng
+            assert r["ResponseMetadata"]["HTTPStatusCode"] == 206, rng
+        assert err(s3.get_object, Bucket="bkt1", Key="ranged",
+                   Range="bytes=%d-" % (6 << 20)) == "InvalidRange"
+    """)
+
+
+def test_listing(cluster):
+    cluster.boto("""
+        s3.create_bucket(Bucket="lst")
+        for k in ("a/1", "a/2", "a/b/3", "c", "d/4"):
+            s3.put_object(Bucket="lst", Key=k, Body=b"x")
+        r = s3.list_objects_v2(Bucket="lst")
+        assert [o["Key"] for o in r["Contents"]] == \
+            ["a/1", "a/2", "a/b/3", "c", "d/4"], r
+        r = s3.list_objects_v2(Bucket="lst", Delimiter="/")
+        assert [o["Key"] for o in r.get("Contents", [])] == ["c"], r
+        assert [p["Prefix"] for p in r["CommonPrefixes"]] == ["a/", "d/"], r
+        r = s3.list_objects_v2(Bucket="lst", Prefix="a/", Delimiter="/")
+        assert [o["Key"] for o in r["Contents"]] == ["a/1", "a/2"], r
+        assert [p["Prefix"] for p in r["CommonPrefixes"]] == ["a/b/"], r
+        pages = s3.get_paginator("list_objects_v2").paginate(
+            Bucket="lst", PaginationConfig={"PageSize": 2})
+        keys = [o["Key"] for p in pages for o in p.get("Contents", [])]
+        assert keys == ["a/1", "a/2", "a/b/3", "c", "d/4"], keys
+    """)
+
+
+def test_multipart(cluster):
+    cluster.boto("""
+        parts = [rand(5 << 20), rand(5 << 20), rand(1234)]
+        up = s3.create_multipart_upload(Bucket="bkt1", Key="mpu")["UploadId"]
+        done = []
+        for i, p in enumerate(parts, 1):
+            r = s3.upload_part(Bucket="bkt1", Key="mpu", UploadId=up,
+                               PartNumber=i, Body=p)
+            done.append({"PartNumber": i, "ETag": r["ETag"]})
+        r = s3.complete_multipart_upload(Bucket="bkt1", Key="mpu", UploadId=up,
+                                         MultipartUpload={"Parts": done})
+        md5s = b"".join(hashlib.md5(p).digest() for p in parts)
+        assert r["ETag"] == '"%s-3"' % hashlib.md5(md5s).hexdigest(), r
+        got = s3.get_object(Bucket="bkt1", Key="mpu")["Body"].read()
+        assert got == b"".join(parts)
+
+        from boto3.s3.transfer import TransferConfig
+        data = rand(13 << 20)
+        with open("up.bin", "wb") as f:
+            f.write(data)
+        tc = TransferConfig(multipart_threshold=5 << 20,
+                            multipart_chunksize=5 << 20)
+        s3.upload_file("up.bin", "bkt1", "uploaded", Config=tc)
+        h = s3.head_object(Bucket="bkt1", Key="uploaded")
+        assert h["ETag"].endswith('-3"'), h["ETag"]
+        s3.download_file("bkt1", "uploaded", "down.bin", Config=tc)
+        assert open("down.bin", "rb").read() == data
+    """)
+
+
+def test_copy(cluster):
+    cluster.boto("""
+        for n in (10, 5 << 20):
+            data = rand(n)
+            s3.put_object(Bucket="bkt1", Key="src", Body=data,
+                          ContentType="text/x-src", Metadata={"k": "v"})
+            s3.copy_object(Bucket="bkt1", Key="dst",
+                           CopySource={"Bucket": "bkt1", "Key": "src"})
+            r = s3.get_object(Bucket="bkt1", Key="dst")
+            assert r["Body"].read() == data
+            assert r["ContentType"] == "text/x-src" and r["Metadata"] == {
+                "k": "v"}, r
+    """)
+
+
+def test_errors(cluster):
+    cluster.boto("""
+        assert err(s3.get_object, Bucket="bkt1", Key="nope") == "NoSuchKey"
+        assert err(s3.get_object, Bucket="nobucket", Key="k") == \
+            "NoSuchBucket"
+        assert err(s3.list_objects_v2, Bucket="nobucket") == "NoSuchBucket"
+    """)
+    out = cluster.boto("""
+        print(err(s3.list_objects_v2, Bucket="bkt1"))
+    """, secret="x" * 40)
+    assert out.strip() == "SignatureDoesNotMatch"
+
+
+def test_presigned_get(cluster):
+    cluster.boto("""
+        data = rand(3000)
+        s3.put_object(Bucket="bkt1", Key="pre sign/%x", Body=data)
+        u = s3.generate_presigned_url(
+            "get_object", Params={"Bucket": "bkt1", "Key": "pre sign/%x"},
+            ExpiresIn=300)
+        with urllib.request.urlopen(u, timeout=10) as r:
+            assert r.read() == data
+        i = u.index("X-Amz-Signature=") + len("X-Amz-Signature=")
+        bad = u[:i] + ("1" if u[i] == "0" else "0") + u[i + 1:]
+        short = s3.generate_presigned_url(
+            "get_object", Params={"Bucket": "bkt1", "Key": "pre sign/%x"},
+            ExpiresIn=1)
+        import time
+        time.sleep(2)
+        for u, code in ((bad, "SignatureDoesNotMatch"),
+                        (short, "AccessDenied")):
+            try:
+                urllib.request.urlopen(u, timeout=10)
+                raise AssertionError("accepted: " + u)
+            except urllib.error.HTTPError as e:
+                body = e.read().decode()
+                assert e.code == 403 and f"<Code>{code}</Code>" in body, body
+    """)
+
+
+def test_aws_cli(cluster):
+    root = cluster.root
+    data = os.urandom(20_000_000)
+    (root / "big.bin").write_bytes(data)
+    cluster.aws("s3", "mb", "s3://cli")
+    assert "cli" in cluster.aws("s3", "ls")
+    cluster.aws("s3", "cp", root / "big.bin", "s3://cli/dir/big.bin")
+    out = cluster.aws("s3", "ls", "s3://cli/dir/")
+    assert "20000000" in out and "big.bin" in out, out
+    cluster.aws("s3", "cp", "s3://cli/dir/big.bin", root / "big.out")
+    assert hashlib.sha256((root / "big.out").read_bytes()).digest() == \
+        hashlib.sha256(data).digest()
+    cluster.aws("s3", "rm", "s3://cli/dir/big.bin")
+    # ls of nothing: exit status 1 and no output, as against AWS
+    assert cluster.aws("s3", "ls", "s3://cli/dir/", ok=(1,)) == ""
+    cluster.aws("s3", "rb", "s3://cli")
+
+
+def test_kill9_s3d_keeps_objects(cluster):
+    cluster.boto("""
+        for n in (1, 4096, 5 << 20):
+            data = hashlib.sha256(b"seed%d" % n).digest() * (n // 32 + 1)
+            s3.put_object(Bucket="bkt1", Key=f"durable/{n}", Body=data[:n])
+    """)
+    cluster.s3d.kill9()
+    cluster.s3d.start()
+    cluster.boto("""
+        for n in (1, 4096, 5 << 20):
+            data = hashlib.sha256(b"seed%d" % n).digest() * (n // 32 + 1)
+            got = s3.get_object(Bucket="bkt1", Key=f"durable/{n}")["Body"].read()
+            assert got == data[:n], n
+    """)
