@@ -241,7 +241,10 @@ static int chunkd_conf(const init_t *in, char *out)
 static int s3d_conf(const init_t *in, char *out)
 {
   char tmp[2 * PATH_MAX];
+  char keys[2 * PATH_MAX];
   int rc = quoted(in, "tmp", tmp, sizeof(tmp));
+  if (rc == 0)
+    rc = quoted(in, "keys", keys, sizeof(keys));
   if (rc != 0)
     return rc;
   int n =
@@ -258,11 +261,13 @@ static int s3d_conf(const init_t *in, char *out)
                "disk.\n"
                "    \"mmap_dir\": %s,\n"
                "    \"meta\": \"" INIT_META_ADDR "\",\n"
-               "    \"chunkd\": \"" INIT_CHUNKD_ADDR "\"\n"
+               "    \"chunkd\": \"" INIT_CHUNKD_ADDR "\",\n"
+               "    // Tenant keys of the internal key provider (0700).\n"
+               "    \"kms_dir\": %s\n"
                "  },\n"
                "  \"log\": {\"level\": \"info\"}\n"
                "}\n",
-               tmp);
+               tmp, keys);
   return n < 0 || n >= CONF_MAX ? -ENAMETOOLONG : 0;
 }
 

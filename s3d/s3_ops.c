@@ -508,6 +508,11 @@ static ks_s3_code_t s3_prep_create_bucket(s3_req_t *r)
   ks_s3_code_t c = s3_prep_xml(r);
   if (c != KS_S3_OK)
     return c;
+  /* The aws cli sends its pseudo-region "aws-global" when no region is
+   * configured: take it to mean this server's region, as a user of a
+   * single-region service expects, rather than fail `aws s3 mb`. */
+  if (r->region_in && strcmp(r->region_in, "aws-global") == 0)
+    r->region_in = NULL;
   r->bop.region = r->region_in;
   if (r->region_in && strcmp(r->region_in, r->srv->region) != 0)
     return KS_S3_INVALID_LOCATION_CONSTRAINT;

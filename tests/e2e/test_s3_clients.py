@@ -112,12 +112,13 @@ class Cluster:
         assert p.returncode == 0, p.stderr[-4000:]
         return p.stdout
 
-    def aws(self, *args, timeout=120, ok=(0,)):
+    def aws(self, *args, timeout=120, ok=(0,), region=REGION):
         env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
         env.update({"AWS_SHARED_CREDENTIALS_FILE": str(self.creds),
                     "AWS_CONFIG_FILE": "/dev/null",
-                    "AWS_DEFAULT_REGION": REGION,
                     "AWS_EC2_METADATA_DISABLED": "true"})
+        if region:
+            env["AWS_DEFAULT_REGION"] = region
         p = subprocess.run([AWS, "--profile", "kiseki", "--endpoint-url",
                             self.url, *map(str, args)], capture_output=True,
                            text=True, timeout=timeout, env=env, cwd=self.root)
@@ -314,6 +315,13 @@ def test_presigned_get(cluster):
                 body = e.read().decode()
                 assert e.code == 403 and f"<Code>{code}</Code>" in body, body
     """)
+
+
+def test_aws_cli_without_region(cluster):
+    # What a `make run` user types: no region configured anywhere.
+    cluster.aws("s3", "mb", "s3://noregion", region=None)
+    assert "noregion" in cluster.aws("s3", "ls", region=None)
+    cluster.aws("s3", "rb", "s3://noregion", region=None)
 
 
 def test_aws_cli(cluster):
