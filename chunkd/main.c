@@ -522,16 +522,8 @@ static void chunkd_stop(ks_daemon_t *d, void *arg)
 
 static int chunkd_tls(chunkd_t *c, const chunkd_settings_t *s)
 {
-  if (!s->tls)
-    return 0;
-  if (!s->tls_ca || !s->tls_cert || !s->tls_key) {
-    ks_log_error(COMP, "bad_tls",
-                 "reason=\"rpc.tls.ca, .cert and .key are all required\"");
-    return KS_ECONFIG;
-  }
-  ks_rpc_tls_opts_t to = {
-      .ca_file = s->tls_ca, .cert_file = s->tls_cert, .key_file = s->tls_key};
-  return ks_rpc_tls_new(&to, &c->tls);
+  return ks_daemon_rpc_tls(COMP, s->tls, s->tls_ca, s->tls_cert, s->tls_key,
+                           &c->tls);
 }
 
 static int chunkd_listen(chunkd_t *c, const chunkd_settings_t *s,
@@ -619,15 +611,10 @@ static int chunkd_run(chunkd_t *c, const chunkd_settings_t *s, uv_loop_t *loop,
 int main(int argc, char **argv)
 {
   chunkd_settings_t s;
-  char err[512];
-  int rc = ks_cfg_load(chunkd_opts, KS_NELEM(chunkd_opts), NULL, argc, argv, &s,
-                       err, sizeof(err));
-  if (rc > 0)
-    return 0;
-  if (rc < 0) {
-    fprintf(stderr, "kiseki-chunkd: %s\n", err);
-    return 2;
-  }
+  int exit_status;
+  if (!ks_daemon_settings("kiseki-chunkd", chunkd_opts, KS_NELEM(chunkd_opts),
+                          argc, argv, &s, &exit_status))
+    return exit_status;
   uv_loop_t loop;
   ks_daemon_t d;
   chunkd_t c = {0};

@@ -7,6 +7,7 @@
 
 #include <signal.h>
 #include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -101,4 +102,32 @@ void ks_daemon_close(ks_daemon_t *d)
   ks_log_info(d->name, "stopped", NULL);
   free(d->log_path);
   d->log_path = NULL;
+}
+
+bool ks_daemon_settings(const char *name, const ks_opt_t *schema, size_t n,
+                        int argc, char **argv, void *settings, int *status)
+{
+  char err[512];
+  int rc = ks_cfg_load(schema, n, NULL, argc, argv, settings, err, sizeof(err));
+  if (rc == 0)
+    return true;
+  if (rc < 0)
+    fprintf(stderr, "%s: %s\n", name, err);
+  *status = rc > 0 ? 0 : 2;
+  return false;
+}
+
+int ks_daemon_rpc_tls(const char *name, bool enabled, const char *ca,
+                      const char *cert, const char *key, ks_rpc_tls_t **out)
+{
+  *out = NULL;
+  if (!enabled)
+    return 0;
+  if (!ca || !cert || !key) {
+    ks_log_error(name, "bad_tls",
+                 "reason=\"rpc.tls.ca, .cert and .key are all required\"");
+    return KS_ECONFIG;
+  }
+  ks_rpc_tls_opts_t to = {.ca_file = ca, .cert_file = cert, .key_file = key};
+  return ks_rpc_tls_new(&to, out);
 }

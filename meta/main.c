@@ -178,16 +178,8 @@ static int meta_storage(meta_t *m, const meta_settings_t *s)
 
 static int meta_tls(meta_t *m, const meta_settings_t *s)
 {
-  if (!s->tls)
-    return 0;
-  if (!s->tls_ca || !s->tls_cert || !s->tls_key) {
-    ks_log_error(COMP, "bad_tls",
-                 "reason=\"rpc.tls.ca, .cert and .key are all required\"");
-    return KS_ECONFIG;
-  }
-  ks_rpc_tls_opts_t to = {
-      .ca_file = s->tls_ca, .cert_file = s->tls_cert, .key_file = s->tls_key};
-  return ks_rpc_tls_new(&to, &m->tls);
+  return ks_daemon_rpc_tls(COMP, s->tls, s->tls_ca, s->tls_cert, s->tls_key,
+                           &m->tls);
 }
 
 static int meta_network(meta_t *m, const meta_settings_t *s, uv_loop_t *loop)
@@ -275,15 +267,10 @@ static void meta_abort(meta_t *m, uv_loop_t *loop)
 int main(int argc, char **argv)
 {
   meta_settings_t s;
-  char err[512];
-  int rc = ks_cfg_load(meta_opts, KS_NELEM(meta_opts), NULL, argc, argv, &s,
-                       err, sizeof(err));
-  if (rc > 0)
-    return 0;
-  if (rc < 0) {
-    fprintf(stderr, "kiseki-meta: %s\n", err);
-    return 2;
-  }
+  int exit_status;
+  if (!ks_daemon_settings("kiseki-meta", meta_opts, KS_NELEM(meta_opts), argc,
+                          argv, &s, &exit_status))
+    return exit_status;
   uv_loop_t loop;
   ks_daemon_t d;
   meta_t m = {0};
@@ -294,7 +281,7 @@ int main(int argc, char **argv)
     fprintf(stderr, "kiseki-meta: cannot set up signals or log\n");
     goto out;
   }
-  rc = meta_start(&m, &s, &loop);
+  int rc = meta_start(&m, &s, &loop);
   if (rc == 0) {
     ks_daemon_ready(&d, "listen=%s:%u node_id=%lld data_dir=%s", m.host,
                     (unsigned)ks_rpc_server_port(m.srv), (long long)s.node_id,

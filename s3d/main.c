@@ -438,15 +438,10 @@ static int s3d_serve(s3d_t *g, const s3d_settings_t *s, uv_loop_t *loop)
 int main(int argc, char **argv)
 {
   s3d_settings_t s;
-  char err[512];
-  int rc = ks_cfg_load(s3d_opts, KS_NELEM(s3d_opts), NULL, argc, argv, &s, err,
-                       sizeof(err));
-  if (rc > 0)
-    return 0;
-  if (rc < 0) {
-    fprintf(stderr, "kiseki-s3d: %s\n", err);
-    return 2;
-  }
+  int exit_status;
+  if (!ks_daemon_settings("kiseki-s3d", s3d_opts, KS_NELEM(s3d_opts), argc,
+                          argv, &s, &exit_status))
+    return exit_status;
   uv_loop_t loop;
   ks_daemon_t d;
   s3d_t g = {.loop = &loop};

@@ -80,18 +80,10 @@ static int echod_serve(echod_t *e, const echod_settings_t *s, uv_loop_t *loop)
     ks_log_error("ks-echod", "bad_listen", "value=%s", s->listen);
     return rc;
   }
-  if (s->tls) {
-    ks_rpc_tls_opts_t to = {
-        .ca_file = s->tls_ca, .cert_file = s->tls_cert, .key_file = s->tls_key};
-    if (!s->tls_ca || !s->tls_cert || !s->tls_key) {
-      ks_log_error("ks-echod", "bad_tls",
-                   "reason=\"rpc.tls.ca, .cert and .key are all required\"");
-      return KS_ECONFIG;
-    }
-    rc = ks_rpc_tls_new(&to, &e->tls);
-    if (rc != 0)
-      return rc;
-  }
+  rc = ks_daemon_rpc_tls("ks-echod", s->tls, s->tls_ca, s->tls_cert, s->tls_key,
+                         &e->tls);
+  if (rc != 0)
+    return rc;
   ks_rpc_opts_t o = {.tls = e->tls,
                      .max_inflight = (uint32_t)s->max_inflight,
                      .max_bulk = (uint64_t)s->max_bulk};
@@ -107,15 +99,10 @@ static int echod_serve(echod_t *e, const echod_settings_t *s, uv_loop_t *loop)
 int main(int argc, char **argv)
 {
   echod_settings_t s;
-  char err[512];
-  int rc = ks_cfg_load(echod_opts, KS_NELEM(echod_opts), NULL, argc, argv, &s,
-                       err, sizeof(err));
-  if (rc > 0)
-    return 0;
-  if (rc < 0) {
-    fprintf(stderr, "ks-echod: %s\n", err);
-    return 2;
-  }
+  int exit_status;
+  if (!ks_daemon_settings("ks-echod", echod_opts, KS_NELEM(echod_opts), argc,
+                          argv, &s, &exit_status))
+    return exit_status;
   uv_loop_t loop;
   ks_daemon_t d;
   echod_t e = {0};
@@ -126,7 +113,7 @@ int main(int argc, char **argv)
     fprintf(stderr, "ks-echod: cannot set up signals or log\n");
     goto out;
   }
-  rc = echod_serve(&e, &s, &loop);
+  int rc = echod_serve(&e, &s, &loop);
   if (rc == 0) {
     ks_daemon_ready(&d, "listen=%s:%u tls=%s", e.host,
                     (unsigned)ks_rpc_server_port(e.srv), s.tls ? "yes" : "no");

@@ -22,7 +22,9 @@
 #include <stdbool.h>
 #include <uv.h>
 
+#include "ks/config.h"
 #include "ks/log.h"
+#include "ks/rpc.h"
 
 typedef struct ks_daemon ks_daemon_t;
 typedef void (*ks_daemon_stop_cb)(ks_daemon_t *d, void *arg);
@@ -38,6 +40,20 @@ struct ks_daemon {
   uv_signal_t _sigint;
   uv_signal_t _sighup;
 };
+
+/* Load a daemon's settings (defaults, file, flags: ks_cfg_load) and turn
+ * the outcome into its exit: true to go on; false with *status = 0 after
+ * --help/--version, or 2 after a configuration error, which is printed to
+ * stderr as "NAME: message" (the log is not open yet). */
+bool ks_daemon_settings(const char *name, const ks_opt_t *schema, size_t n,
+                        int argc, char **argv, void *settings, int *status);
+
+/* The RPC TLS context that a daemon's rpc.tls.* settings ask for: *out stays
+ * NULL when TLS is off; KS_ECONFIG (logged as bad_tls) when it is on without
+ * all three files; KS_ETLS when they cannot be used.  The caller frees *out
+ * with ks_rpc_tls_free after every server and client using it is closed. */
+int ks_daemon_rpc_tls(const char *name, bool enabled, const char *ca,
+                      const char *cert, const char *key, ks_rpc_tls_t **out);
 
 /* Arm the signal handlers (the handles do not keep the loop alive).
  * Returns 0 or a negated errno. */
