@@ -326,12 +326,23 @@ void s3_stream_start(s3_req_t *r)
 /* ---- intake: headers -------------------------------------------------------
  */
 
+/* A bodiless PUT or POST still carried "Content-Length: 0". */
+static bool s3_method_has_body(const h2o_req_t *req)
+{
+  return h2o_memis(req->input.method.base, req->input.method.len,
+                   H2O_STRLIT("PUT")) ||
+         h2o_memis(req->input.method.base, req->input.method.len,
+                   H2O_STRLIT("POST"));
+}
+
 static ks_s3_code_t s3_intake_headers(s3_req_t *r)
 {
   h2o_req_t *req = r->req;
   size_t n = req->headers.size, total = 0;
-  /* h2o keeps Host out of the list (req->input.authority); SigV4 signs it */
-  r->hdrs = h2o_mem_alloc_pool(&req->pool, (n + 1) * sizeof(*r->hdrs));
+  /* h2o keeps Host (req->input.authority) and Content-Length (the body is
+   * whole in req->entity) out of the list; SigV4 clients sign both (s3cmd
+   * and aws-sdk-go sign content-length), so both are put back. */
+  r->hdrs = h2o_mem_alloc_pool(&req->pool, (n + 2) * sizeof(*r->hdrs));
   for (size_t i = 0; i < n; i++) {
     const h2o_header_t *h = req->headers.entries + i;
     r->hdrs[i] = (ks_s3_header_t){h->name->base, h->value.base, h->name->len,
@@ -342,6 +353,12 @@ static ks_s3_code_t s3_intake_headers(s3_req_t *r)
       h2o_find_header(&req->headers, H2O_TOKEN_HOST, -1) == -1)
     r->hdrs[n++] = (ks_s3_header_t){"host", req->input.authority.base, 4,
                                     req->input.authority.len};
+  if (h2o_find_header(&req->headers, H2O_TOKEN_CONTENT_LENGTH, -1) == -1 &&
+      (req->entity.base != NULL || s3_method_has_body(req))) {
+    char *cl = h2o_mem_alloc_pool(&req->pool, 24);
+    int len = snprintf(cl, 24, "%zu", req->entity.len);
+    r->hdrs[n++] = (ks_s3_header_t){"content-length", cl, 14, (size_t)len};
+  }
   total += req->input.path.len + req->input.method.len + 12;
   if (total > r->srv->o.max_header_bytes)
     return KS_S3_REQUEST_HEADER_TOO_LARGE;

@@ -47,6 +47,8 @@ python3                dev   # /usr/bin/python3 runs the e2e tests
 python3-pytest         dev   # e2e test runner (tests/e2e)
 python3-boto3          dev   # e2e tests: S3 through boto3
 awscli                 dev   # e2e tests: S3 through the aws CLI
+s3cmd                  dev   # e2e tests: S3 through s3cmd (mb, put, multipart, get)
+rclone                 dev   # e2e tests: S3 through rclone (copy, sync, check)
 curl                   dev   # e2e tests and tools: plain HTTP probes
 procps                 dev   # e2e harness and bench: ps, free, uptime
 iproute2               dev   # multi-node tests: ip netns, veth
