@@ -491,7 +491,8 @@ int ks_rpc_call_start(ks_rpc_client_t *cl, ks_rpc_call_t *call, uint16_t opcode,
                     .opcode = opcode,
                     .id = ++cl->next_id,
                     .timeout_ms = timeout_ms};
-  int rc = ks__out_prepare(&call->_out, &h, body, nbody, bulk, nbulk);
+  int rc = ks__out_prepare(&call->_out, &h, body, nbody, bulk, nbulk,
+                           cl->tls_ctx != NULL);
   if (rc != 0)
     return rc;
   if (ks_iov_total(body, nbody) > cl->o.max_body ||

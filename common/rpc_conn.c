@@ -173,7 +173,9 @@ static void conn_alloc_cb(uv_handle_t *h, size_t hint, uv_buf_t *buf)
 {
   ks__conn_t *c = h->data;
   (void)hint;
-  if (c->tls == NULL) {
+  /* TLS: only a sealed bulk is ciphertext that can land in place (tls_pump
+   * has always drained the staging buffer before libuv reads again). */
+  if (c->tls == NULL || ks__framer_raw(&c->fr)) {
     uint8_t *w;
     size_t wn;
     ks__framer_window(&c->fr, &w, &wn);
@@ -198,7 +200,7 @@ static void conn_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
   }
   if (nread == 0 || c->closing)
     return;
-  if (c->tls) {
+  if (c->tls && !c->direct) {
     ks__tls_on_read(c, (size_t)nread);
     return;
   }

@@ -105,6 +105,27 @@ void ks__framer_init(ks__framer_t *f, uint32_t max_body, uint64_t max_bulk)
   f->max_bulk = max_bulk;
 }
 
+void ks__framer_seal(ks__framer_t *f, ks__framer_open_fn open, void *arg)
+{
+  f->open = open;
+  f->open_arg = arg;
+}
+
+/* Payload bytes a frame carries on the wire: body, bulk, sealed: tag. */
+static uint64_t framer_payload(const ks__framer_t *f, const ks_rpc_msg_t *m)
+{
+  uint64_t n = m->body_len + m->bulk_len;
+  if (f->open != NULL && m->bulk_len > 0)
+    n += KS_RPC_TAG_SIZE;
+  return n;
+}
+
+bool ks__framer_raw(const ks__framer_t *f)
+{
+  return f->open != NULL && f->msg != NULL && f->msg->bulk_len > 0 &&
+         f->got >= f->msg->body_len;
+}
+
 void ks__framer_reset(ks__framer_t *f)
 {
   ks_rpc_msg_free(f->msg);
@@ -127,6 +148,12 @@ void ks__framer_window(ks__framer_t *f, uint8_t **p, size_t *n)
     return;
   }
   uint64_t off = f->got - m->body_len;
+  if (off >= m->bulk_len) { /* sealed: the tag */
+    off -= m->bulk_len;
+    *p = f->tag + off;
+    *n = KS_RPC_TAG_SIZE - (size_t)off;
+    return;
+  }
   *p = m->bulk + off;
   *n = (size_t)(m->bulk_len - off);
 }
@@ -135,9 +162,15 @@ void ks__framer_window(ks__framer_t *f, uint8_t **p, size_t *n)
 static int framer_finish(ks__framer_t *f, ks_rpc_msg_t **out)
 {
   ks_rpc_msg_t *m = f->msg;
-  if (ks_crc32c(0, m->body, m->body_len) != f->h.body_crc ||
-      ks_crc32c(0, m->bulk, (size_t)m->bulk_len) != f->h.bulk_crc)
+  if (ks_crc32c(0, m->body, m->body_len) != f->h.body_crc)
     return f->err = KS_EBADCRC;
+  if (f->open != NULL && m->bulk_len > 0) {
+    int rc = f->open(f->open_arg, f->hdr, m->bulk, m->bulk_len, f->tag);
+    if (rc != 0)
+      return f->err = rc;
+  } else if (ks_crc32c(0, m->bulk, (size_t)m->bulk_len) != f->h.bulk_crc) {
+    return f->err = KS_EBADCRC;
+  }
   f->msg = NULL;
   f->hdr_got = 0;
   f->got = 0;
@@ -183,14 +216,14 @@ int ks__framer_commit(ks__framer_t *f, size_t n, ks_rpc_msg_t **out)
     return framer_start(f, out);
   }
   f->got += n;
-  if (f->got < f->msg->body_len + f->msg->bulk_len)
+  if (f->got < framer_payload(f, f->msg))
     return 0;
   return framer_finish(f, out);
 }
 
 int ks__out_prepare(ks_rpc_out_t *out, const ks_rpc_hdr_t *h,
                     const struct iovec *body, int nbody,
-                    const struct iovec *bulk, int nbulk)
+                    const struct iovec *bulk, int nbulk, bool sealed)
 {
   if (nbody < 0 || nbulk < 0 || nbody > KS_RPC_IOV_MAX ||
       nbulk > KS_RPC_IOV_MAX || (nbody && !body) || (nbulk && !bulk))
@@ -206,6 +239,7 @@ int ks__out_prepare(ks_rpc_out_t *out, const ks_rpc_hdr_t *h,
     if (body[i].iov_len)
       out->_iov[k++] = body[i];
   }
+  out->_bulk_iov = k;
   for (int i = 0; i < nbulk; i++) {
     if (bulk[i].iov_len > UINT32_MAX) /* one uv_buf_t holds 32 bits */
       return KS_ETOOBIG;
@@ -220,7 +254,7 @@ int ks__out_prepare(ks_rpc_out_t *out, const ks_rpc_hdr_t *h,
   hh.body_len = (uint32_t)body_len;
   hh.bulk_len = bulk_len;
   hh.body_crc = ks_crc32c_iov(0, body, nbody);
-  hh.bulk_crc = ks_crc32c_iov(0, bulk, nbulk);
+  hh.bulk_crc = sealed ? 0 : ks_crc32c_iov(0, bulk, nbulk);
   ks_rpc_hdr_encode(&hh, out->_hdr);
   return 0;
 }

@@ -26,23 +26,42 @@
 
 /* ---- framer ---------------------------------------------------------- */
 
+/* The GCM tag after a sealed bulk (ks/crypto.h KS_GCM_TAG_LEN). */
+#define KS_RPC_TAG_SIZE 16
+
 /* Reassembles frames from a byte stream.  Bytes go either straight into the
  * destination (ks__framer_window + ks__framer_commit: the kernel or SSL_read
  * writes bulk data where it will stay) or are copied in from a staging buffer
  * (ks__framer_feed).  After an error the framer is poisoned: the connection
- * must close. */
+ * must close.
+ *
+ * Sealed mode (TLS connections, see rpc_tls.c): a frame's bulk travels
+ * outside the TLS records as AES-256-GCM ciphertext followed by its 16-byte
+ * tag, and `open` authenticates and decrypts it in place when the frame is
+ * whole; the bulk crc32c is then neither sent nor checked (GCM's tag is the
+ * stronger check). */
+typedef int (*ks__framer_open_fn)(void *arg, const uint8_t *hdr, uint8_t *bulk,
+                                  uint64_t len, const uint8_t *tag);
+
 typedef struct ks__framer {
   uint32_t max_body;
   uint64_t max_bulk;
   uint8_t hdr[KS_RPC_HDR_SIZE];
   size_t hdr_got;
   ks_rpc_hdr_t h;
-  ks_rpc_msg_t *msg; /* being filled; owned by the framer */
-  uint64_t got;      /* payload bytes filled (body, then bulk) */
-  int err;           /* sticky */
+  ks_rpc_msg_t *msg;       /* being filled; owned by the framer */
+  uint64_t got;            /* payload bytes filled (body, bulk, sealed: tag) */
+  int err;                 /* sticky */
+  ks__framer_open_fn open; /* non-NULL: sealed mode */
+  void *open_arg;
+  uint8_t tag[KS_RPC_TAG_SIZE];
 } ks__framer_t;
 
 void ks__framer_init(ks__framer_t *f, uint32_t max_body, uint64_t max_bulk);
+/* Switch to sealed mode (between frames only). */
+void ks__framer_seal(ks__framer_t *f, ks__framer_open_fn open, void *arg);
+/* Sealed mode: the next bytes are raw sealed bulk or tag, not TLS records. */
+bool ks__framer_raw(const ks__framer_t *f);
 /* Free a partly received message. */
 void ks__framer_reset(ks__framer_t *f);
 /* Where the next bytes of the stream belong (never empty). */
@@ -54,11 +73,12 @@ int ks__framer_commit(ks__framer_t *f, size_t n, ks_rpc_msg_t **out);
 /* Allocate a message with room for body and bulk (bulk 64-byte aligned). */
 ks_rpc_msg_t *ks__msg_alloc(uint32_t body_len, uint64_t bulk_len);
 
-/* Fill out->_hdr and out->_iov from the arguments.  Returns KS_ETOOBIG or
- * -EINVAL for bad counts. */
+/* Fill out->_hdr and out->_iov from the arguments; sealed: the bulk will be
+ * sealed by the TLS transport, so no bulk crc is computed (0 in the header).
+ * Returns KS_ETOOBIG or -EINVAL for bad counts. */
 int ks__out_prepare(ks_rpc_out_t *out, const ks_rpc_hdr_t *h,
                     const struct iovec *body, int nbody,
-                    const struct iovec *bulk, int nbulk);
+                    const struct iovec *bulk, int nbulk, bool sealed);
 
 /* ---- connection -------------------------------------------------------- */
 

@@ -159,7 +159,8 @@ int ks_rpc_reply(ks_rpc_sreq_t *req, int status, const struct iovec *body,
                     .opcode = req->msg->opcode,
                     .id = req->msg->id,
                     .status = status};
-  int rc = ks__out_prepare(&req->out, &h, body, nbody, bulk, nbulk);
+  int rc = ks__out_prepare(&req->out, &h, body, nbody, bulk, nbulk,
+                           req->sc->c.tls != NULL);
   if (rc != 0)
     return rc;
   req->replied = true;

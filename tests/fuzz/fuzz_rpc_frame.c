@@ -11,7 +11,11 @@
  *      input-chosen sizes, each copied window by window into the framer;
  *   2. direct mode, as a read into ks__framer_window() does (plain TCP bulk
  *      reads, SSL_read): each read fills at most the current window;
- *   3. the whole stream as one read (copy mode), the reference.
+ *   3. the whole stream as one read (copy mode), the reference;
+ *   4. sealed mode (TLS, rpc_tls.c): bulk followed by a 16-byte tag that a
+ *      stand-in open function accepts when its first byte is the bulk
+ *      length's low byte; checks the window, the message invariants and
+ *      poisoning (the layout differs, so no comparison with 1-3).
  * Besides "no crash, no leak, no UB", it checks:
  *   - the window is never empty;
  *   - every message is exactly the bytes of its frame in the stream, with
@@ -140,7 +144,7 @@ static void check_msg(const uint8_t *stream, size_t len, size_t start,
   struct iovec body = {m->body, m->body_len};
   struct iovec bulk = {m->bulk, (size_t)m->bulk_len};
   FZ_CHECK(ks__out_prepare(&out, &eh, &body, m->body_len ? 1 : 0, &bulk,
-                           m->bulk_len ? 1 : 0) == 0);
+                           m->bulk_len ? 1 : 0, false) == 0);
   FZ_CHECK(memcmp(out._hdr, hdr, KS_RPC_HDR_SIZE) == 0);
 }
 
@@ -234,6 +238,54 @@ static void feed_direct(const uint8_t *stream, size_t len, fz_cuts_t *cuts,
   ks__framer_reset(&f);
 }
 
+/* Way 4's stand-in for AES-GCM open: deterministic, and it must be handed
+ * exactly the frame's header and bulk. */
+static int fz_open(void *arg, const uint8_t *hdr, uint8_t *bulk, uint64_t len,
+                   const uint8_t *tag)
+{
+  FZ_CHECK(arg == (void *)fz_open);
+  FZ_CHECK(ks_get_le64(hdr + 24) == len && len > 0 && bulk != NULL);
+  return tag[0] == (uint8_t)len ? 0 : KS_EAUTH;
+}
+
+static void feed_sealed(const uint8_t *stream, size_t len, fz_cuts_t *cuts)
+{
+  ks__framer_t f;
+  ks__framer_init(&f, FZ_MAX_BODY, FZ_MAX_BULK);
+  ks__framer_seal(&f, fz_open, (void *)fz_open);
+  size_t pos = 0;
+  while (pos < len) {
+    uint8_t *w;
+    size_t wn;
+    ks__framer_window(&f, &w, &wn);
+    FZ_CHECK(w != NULL && wn > 0);
+    size_t n = cuts_next(cuts);
+    if (n > wn)
+      n = wn;
+    if (n > len - pos)
+      n = len - pos;
+    memcpy(w, stream + pos, n);
+    ks_rpc_msg_t *m = (ks_rpc_msg_t *)1;
+    int rc = ks__framer_commit(&f, n, &m);
+    if (rc != 0) {
+      FZ_CHECK(m == NULL);
+      FZ_CHECK(rc == KS_EBADMAGIC || rc == KS_EBADVERSION || rc == KS_EBADCRC ||
+               rc == KS_EPROTO || rc == KS_ETOOBIG || rc == KS_EAUTH);
+      check_poisoned(&f, rc);
+      break;
+    }
+    if (m != NULL) {
+      FZ_CHECK(m->body_len <= FZ_MAX_BODY && m->bulk_len <= FZ_MAX_BULK);
+      FZ_CHECK((m->bulk == NULL) == (m->bulk_len == 0));
+      FZ_CHECK(m->bulk == NULL || (uintptr_t)m->bulk % 64 == 0);
+      FZ_CHECK(!ks__framer_raw(&f));
+      ks_rpc_msg_free(m);
+    }
+    pos += n;
+  }
+  ks__framer_reset(&f);
+}
+
 /* The header codec alone, on the first 48 bytes. */
 static int check_header(const uint8_t *stream, size_t len)
 {
@@ -282,6 +334,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
   feed_copy(stream, len, &cuts, &copy);
   cuts_init(&cuts, data[0]);
   feed_direct(stream, len, &cuts, &direct);
+  cuts_init(&cuts, data[0]);
+  feed_sealed(stream, len, &cuts);
 
   /* However the stream is cut, the framer decides the same. */
   FZ_CHECK(copy.nmsgs == ref.nmsgs && copy.err == ref.err &&

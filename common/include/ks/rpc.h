@@ -20,6 +20,15 @@
  *   body  (encoded request/response arguments, small)
  *   bulk  (data: fragments, object bytes; never copied into the body)
  *
+ * Over TLS, header and body travel in TLS records, but a non-empty bulk does
+ * not: it follows the records on the TCP stream as AES-256-GCM ciphertext
+ * plus a 16-byte tag, under a per-direction key exported from the TLS session
+ * (RFC 8446 §7.5), the frame counter as nonce and the header as AAD; its
+ * crc32c field is 0 and not checked.  This is kernel TLS's shape in user
+ * space: the sender encrypts in one pass from the caller's buffers, the
+ * receiver reads ciphertext straight into the message and decrypts in place
+ * (rpc_tls.c has the why and the measurements).
+ *
  * The header crc is checked before any length is trusted, so a corrupt
  * length can never make us allocate.  A frame with a wrong magic, version,
  * crc, kind or a length over the endpoint's limit closes its connection with
@@ -163,6 +172,7 @@ struct ks_rpc_out {
   uint8_t _hdr[KS_RPC_HDR_SIZE];
   struct iovec _iov[1 + 2 * KS_RPC_IOV_MAX];
   int _iovcnt;
+  int _bulk_iov; /* index of the first bulk piece in _iov (_iovcnt: none) */
 };
 
 /* Caller-owned; contents are private except `data`. */

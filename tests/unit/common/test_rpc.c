@@ -3,8 +3,8 @@
  * pipelined echo with bulk, unknown opcode, timeout, backpressure, connect
  * refused, peer crash (kill -9 of a forked server) and reconnect, malformed
  * frames from raw sockets, TLS success and refusal of wrong certificates,
- * graceful close.  Every test ends with uv_loop_close() == 0: no handle may
- * be left open.
+ * TLS sealed bulk (sizes, and a byte altered on the wire), graceful close.
+ * Every test ends with uv_loop_close() == 0: no handle may be left open.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -21,6 +21,8 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -196,11 +198,11 @@ static uint8_t *pattern(size_t n, unsigned seed)
   return p;
 }
 
-static void test_echo_pipelined(void **state)
+/* Pipelined PINGs of every bulk size class, over TCP or (opts) TLS. */
+static void echo_pipelined(const ks_rpc_opts_t *so, const ks_rpc_opts_t *co)
 {
-  (void)state;
   fixture_t f;
-  fixture_start(&f, NULL, NULL);
+  fixture_start(&f, so, co);
   enum { N = 40 };
   static const size_t sizes[] = {0,     1,     100,    4096,
                                  65535, 65536, 300000, 4 << 20};
@@ -248,6 +250,12 @@ static void test_echo_pipelined(void **state)
   assert_int_equal(st.conns_accepted, 1);
   assert_int_equal(st.requests, N + 1);
   close_both(&f.loop, f.cl, f.srv);
+}
+
+static void test_echo_pipelined(void **state)
+{
+  (void)state;
+  echo_pipelined(NULL, NULL);
 }
 
 static void test_unknown_opcode_and_limits(void **state)
@@ -632,6 +640,114 @@ static void test_tls(void **state)
   ks_rpc_tls_free(rogue_client);
 }
 
+/* Over TLS every bulk is sealed outside the records (rpc_tls.c): the same
+ * pipelined echo, with sizes around the in-place receive threshold. */
+static void test_tls_sealed_bulk(void **state)
+{
+  (void)state;
+  ks_rpc_tls_t *server = tls_load("server", "ca", NULL);
+  ks_rpc_tls_t *client = tls_load("client", "ca", "127.0.0.1");
+  ks_rpc_opts_t so = {.tls = server}, co = {.tls = client};
+  echo_pipelined(&so, &co);
+  ks_rpc_tls_free(server);
+  ks_rpc_tls_free(client);
+}
+
+/* A relay that flips one byte of the client-to-server stream at `at`. */
+typedef struct flipper {
+  int lfd;
+  uint16_t port, to;
+  uint64_t at;
+  pthread_t th;
+} flipper_t;
+
+static void *flipper_main(void *arg)
+{
+  flipper_t *fl = arg;
+  int a = accept(fl->lfd, NULL, NULL);
+  int b = a < 0 ? -1 : raw_connect(fl->to);
+  uint64_t sent = 0;
+  static uint8_t buf[65536];
+  struct pollfd p[2] = {{.fd = a, .events = POLLIN},
+                        {.fd = b, .events = POLLIN}};
+  while (a >= 0 && poll(p, 2, 5000) > 0) {
+    if (p[0].revents) {
+      ssize_t n = read(a, buf, sizeof(buf));
+      if (n <= 0)
+        break;
+      if (fl->at >= sent && fl->at < sent + (uint64_t)n)
+        buf[fl->at - sent] ^= 0x01;
+      sent += (uint64_t)n;
+      if (write(b, buf, (size_t)n) != n)
+        break;
+    }
+    if (p[1].revents) {
+      ssize_t n = read(b, buf, sizeof(buf));
+      if (n <= 0 || write(a, buf, (size_t)n) != n)
+        break;
+    }
+  }
+  if (a >= 0)
+    close(a);
+  if (b >= 0)
+    close(b);
+  return NULL;
+}
+
+/* A sealed bulk altered on the wire is never delivered: the server drops the
+ * connection (GCM tag), the call fails, other connections carry on. */
+static void test_tls_sealed_bulk_tampered(void **state)
+{
+  (void)state;
+  ks_rpc_tls_t *server = tls_load("server", "ca", NULL);
+  ks_rpc_tls_t *client = tls_load("client", "ca", "127.0.0.1");
+  ks_rpc_opts_t so = {.tls = server}, co = {.tls = client};
+  fixture_t f;
+  fixture_start(&f, &so, &co); /* f.cl talks to the server directly */
+
+  flipper_t fl = {.to = ks_rpc_server_port(f.srv), .at = 2 << 20};
+  fl.lfd = socket(AF_INET, SOCK_STREAM, 0);
+  struct sockaddr_in sa = {.sin_family = AF_INET,
+                           .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+  socklen_t sl = sizeof(sa);
+  assert_int_equal(bind(fl.lfd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+  assert_int_equal(listen(fl.lfd, 1), 0);
+  assert_int_equal(getsockname(fl.lfd, (struct sockaddr *)&sa, &sl), 0);
+  fl.port = ntohs(sa.sin_port);
+  assert_int_equal(pthread_create(&fl.th, NULL, flipper_main, &fl), 0);
+
+  ks_rpc_client_t *via = NULL;
+  assert_int_equal(ks_rpc_client_new(&f.loop, "127.0.0.1", fl.port, &co, &via),
+                   0);
+  size_t n = 4 << 20;
+  uint8_t *bulk = pattern(n, 3);
+  ks_rpc_call_t c1, c2;
+  result_t r1 = {0}, r2 = {0};
+  assert_int_equal(call(via, &c1, &r1, KS_OP_PING, "x", 1, bulk, n, 5000), 0);
+  assert_true(run_until(&f.loop, &r1.done, 6000));
+  assert_true(r1.status == KS_ECLOSED || r1.status == KS_EAUTH);
+  assert_null(r1.resp);
+  /* the server keeps serving */
+  assert_int_equal(call(f.cl, &c2, &r2, KS_OP_PING, "y", 1, bulk, n, 5000), 0);
+  assert_true(run_until(&f.loop, &r2.done, 6000));
+  assert_int_equal(r2.status, 0);
+  assert_memory_equal(r2.resp->bulk, bulk, n);
+  result_clear(&r1);
+  result_clear(&r2);
+  ks_rpc_server_stats_t st;
+  ks_rpc_server_stats(f.srv, &st);
+  assert_int_equal(st.requests, 1); /* the altered one never reached it */
+  free(bulk);
+  bool via_done = false;
+  ks_rpc_client_close(via, flag_cb, &via_done);
+  assert_true(run_until(&f.loop, &via_done, 5000));
+  close_both(&f.loop, f.cl, f.srv);
+  assert_int_equal(pthread_join(fl.th, NULL), 0);
+  close(fl.lfd);
+  ks_rpc_tls_free(server);
+  ks_rpc_tls_free(client);
+}
+
 /* ---- graceful close
  * ---------------------------------------------------------- */
 
@@ -682,6 +798,8 @@ int main(void)
       cmocka_unit_test(test_peer_crash_and_reconnect),
       cmocka_unit_test(test_malformed_frames),
       cmocka_unit_test(test_tls),
+      cmocka_unit_test(test_tls_sealed_bulk),
+      cmocka_unit_test(test_tls_sealed_bulk_tampered),
       cmocka_unit_test(test_graceful_close),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
