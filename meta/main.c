@@ -11,14 +11,24 @@
  * bootstrapped as a one-voter group made of this node (meta.node_id at
  * meta.advertise); later starts find its log and leave the configuration
  * alone, so a group that gained replicas keeps them.  SIGTERM closes the
- * raft groups (pending requests answered KS_ECLOSED), the RPC server, the
- * raft node, the state and the store, then exits 0.
+ * admin listener, the raft groups (pending requests answered KS_ECLOSED),
+ * the RPC server, the raft node, the state and the store, then exits 0.
+ *
+ * Metrics (ks/metrics.h) are served on `admin.listen` (ks/admin_http.h) by
+ * the loop thread, so the service's and the node's plain counters are read
+ * at scrape time without locks; a port that cannot be bound fails the
+ * start.  The registry exists before the raft node (the node observes its
+ * commit histograms), the service's families are added once the shards
+ * are started (their ids are label values), and the listener closes first
+ * on SIGTERM so no scrape reads a service being torn down.
  */
+#include "ks/admin_http.h"
 #include "ks/config.h"
 #include "ks/daemon.h"
 #include "ks/err.h"
 #include "ks/log.h"
 #include "ks/meta_service.h"
+#include "ks/metrics.h"
 #include "ks/net.h"
 #include "ks/proto_meta.h"
 #include "ks/raft_io_ks.h"
@@ -26,6 +36,7 @@
 #include "ks/rpc.h"
 #include "ks/shard.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -37,6 +48,7 @@
 
 typedef struct meta_settings {
   char *listen;
+  char *admin_listen;
   char *advertise;
   bool tls;
   char *tls_ca;
@@ -58,6 +70,9 @@ static const char *const log_levels[] = {"debug", "info", "warn", "error",
 static const ks_opt_t meta_opts[] = {
     {"rpc.listen", KS_OPT_STRING, "127.0.0.1:7100", 0, 0, NULL,
      "address:port to serve RPC on", offsetof(meta_settings_t, listen)},
+    {"admin.listen", KS_OPT_STRING, "127.0.0.1:7101", 0, 0, NULL,
+     "address:port of the admin HTTP listener (/metrics, /healthz)",
+     offsetof(meta_settings_t, admin_listen)},
     {"rpc.tls.enabled", KS_OPT_BOOL, "false", 0, 0, NULL,
      "require TLS 1.3 with client certificates",
      offsetof(meta_settings_t, tls)},
@@ -104,7 +119,21 @@ typedef struct meta {
   ks_rpc_server_t *srv;
   ks_raft_node_t *node;
   ks_meta_service_t *svc;
+  char admin_host[64];
+  ks_metrics_t *metrics;
+  ks_metric_t *commit_seconds;
+  ks_metric_t *commit_entries;
+  ks_admin_http_t *admin;
 } meta_t;
+
+/* Commit (fsync) time: ~50 us on a fast NVMe to seconds on a sick disk. */
+static const double commit_bounds[] = {
+    0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01,
+    0.025,   0.05,   0.1,     0.25,   0.5,   1,      2.5,   5};
+/* Entries per commit: powers of two up to the 4,096 applies a state batch
+ * holds (ks/shard.h). */
+static const double batch_bounds[] = {0,  1,   2,   4,   8,    16,   32,
+                                      64, 128, 256, 512, 1024, 2048, 4096};
 
 /* mkdir -p */
 static int dir_make(const char *dir)
@@ -153,11 +182,64 @@ static void svc_closed(void *arg)
   m->srv = NULL;
 }
 
+static void admin_closed(void *arg)
+{
+  meta_t *m = arg;
+  m->admin = NULL;
+  ks_meta_service_close(m->svc, svc_closed, m);
+}
+
 static void meta_stop(ks_daemon_t *d, void *arg)
 {
   meta_t *m = arg;
   (void)d;
-  ks_meta_service_close(m->svc, svc_closed, m);
+  if (m->admin != NULL)
+    ks_admin_http_close(m->admin, admin_closed, m);
+  else
+    admin_closed(m);
+}
+
+/* The registry and the node's commit histograms, before the node exists. */
+static int meta_metrics_new(meta_t *m)
+{
+  int rc = ks_metrics_new(&m->metrics);
+  if (rc == 0)
+    rc = ks_metric_histogram_new(
+        m->metrics, "kiseki_meta_raft_commit_seconds",
+        "Time to commit (fsync) a Raft store write transaction.", NULL,
+        commit_bounds, KS_NELEM(commit_bounds), &m->commit_seconds);
+  if (rc == 0)
+    rc = ks_metric_histogram_new(
+        m->metrics, "kiseki_meta_raft_commit_entries",
+        "Log entries written per Raft store commit (0: a term, vote, "
+        "truncate or snapshot write alone).",
+        NULL, batch_bounds, KS_NELEM(batch_bounds), &m->commit_entries);
+  return rc;
+}
+
+/* A daemon nobody can watch should not run: a port taken fails the start. */
+static int meta_admin_start(meta_t *m, const meta_settings_t *s,
+                            uv_loop_t *loop)
+{
+  uint16_t port;
+  int rc = ks_hostport_parse(s->admin_listen, m->admin_host,
+                             sizeof(m->admin_host), &port);
+  if (rc != 0) {
+    ks_log_error(COMP, "bad_listen", "key=admin.listen value=%s",
+                 s->admin_listen);
+    return rc;
+  }
+  rc = ks_meta_service_metrics(m->svc, m->metrics);
+  if (rc != 0)
+    return rc;
+  ks_admin_http_opts_t o = {
+      .host = m->admin_host, .port = port, .metrics = m->metrics};
+  rc = ks_admin_http_new(loop, &o, &m->admin);
+  if (rc != 0)
+    ks_log_error(COMP, "admin_listen_failed",
+                 "addr=%s err=%s reason=\"cannot serve /metrics\"",
+                 s->admin_listen, ks_errname(rc));
+  return rc;
 }
 
 static int meta_storage(meta_t *m, const meta_settings_t *s)
@@ -202,7 +284,9 @@ static int meta_network(meta_t *m, const meta_settings_t *s, uv_loop_t *loop)
   }
   rc = ks_rpc_ping_register(m->srv);
   ks_rpc_opts_t peer = {.tls = m->tls};
-  ks_raft_node_opts_t no = {.rpc = &peer};
+  ks_raft_node_opts_t no = {.rpc = &peer,
+                            .commit_seconds = m->commit_seconds,
+                            .commit_entries = m->commit_entries};
   if (rc == 0)
     rc = ks_raft_node_new(loop, m->store, m->srv, &no, &m->node);
   return rc;
@@ -236,11 +320,15 @@ static int meta_start(meta_t *m, const meta_settings_t *s, uv_loop_t *loop)
                  ks_errname(rc));
     return rc;
   }
-  rc = meta_storage(m, s);
+  rc = meta_metrics_new(m);
+  if (rc == 0)
+    rc = meta_storage(m, s);
   if (rc == 0)
     rc = meta_network(m, s, loop);
   if (rc == 0)
     rc = meta_shards(m, s, loop);
+  if (rc == 0)
+    rc = meta_admin_start(m, s, loop);
   return rc;
 }
 
@@ -252,6 +340,7 @@ static void flag_cb(void *arg)
 
 static void meta_abort(meta_t *m, uv_loop_t *loop)
 {
+  assert(m->admin == NULL); /* the listener is the last thing started */
   bool done = m->svc == NULL;
   if (m->svc != NULL)
     ks_meta_service_close(m->svc, flag_cb, &done);
@@ -283,8 +372,9 @@ int main(int argc, char **argv)
   }
   int rc = meta_start(&m, &s, &loop);
   if (rc == 0) {
-    ks_daemon_ready(&d, "listen=%s:%u node_id=%lld data_dir=%s", m.host,
-                    (unsigned)ks_rpc_server_port(m.srv), (long long)s.node_id,
+    ks_daemon_ready(&d, "listen=%s:%u admin=%s:%u node_id=%lld data_dir=%s",
+                    m.host, (unsigned)ks_rpc_server_port(m.srv), m.admin_host,
+                    (unsigned)ks_admin_http_port(m.admin), (long long)s.node_id,
                     s.data_dir);
     uv_run(&loop, UV_RUN_DEFAULT);
     status = 0;
@@ -296,6 +386,7 @@ int main(int argc, char **argv)
   uv_run(&loop, UV_RUN_DEFAULT);
 out:
   ks_meta_service_free(m.svc);
+  ks_metrics_free(m.metrics); /* after the service: it observes into it */
   ks_meta_state_close(m.st);
   ks_raft_store_close(m.store);
   ks_rpc_tls_free(m.tls);

@@ -112,6 +112,8 @@ struct ks_raft_node {
   ks_rpc_opts_t rpc_opts;
   bool has_rpc_opts;
   ks_raft_node_stats_t stats;
+  ks_metric_t *commit_seconds; /* borrowed, may be NULL */
+  ks_metric_t *commit_entries;
   unsigned closing_parts;
   ks_rpc_close_cb close_cb;
   void *close_arg;
@@ -187,9 +189,11 @@ static void node_complete(ks_raft_node_t *node, op_t *op, int status)
 
 /* ---- group commit -------------------------------------------------------- */
 
-static int pend_write(ks_raft_node_t *node)
+/* Write every queued append; *n counts the entries written. */
+static int pend_write(ks_raft_node_t *node, uint64_t *n)
 {
   for (op_t *op = node->pend.head; op != NULL; op = op->next) {
+    *n += op->append.n;
     for (unsigned i = 0; i < op->append.n; i++) {
       const struct raft_entry *e = &op->append.entries[i];
       int err = ks_raft_store_entry_put(node->store, op->io->group,
@@ -210,6 +214,24 @@ static void node_poison(ks_raft_node_t *node, int err)
   }
 }
 
+/* Commit the open transaction; its time is the fsync's (the writes before
+ * it only touch LMDB's dirty pages in memory). */
+static int node_commit(ks_raft_node_t *node, uint64_t entries)
+{
+  uint64_t t0 = uv_hrtime();
+  int err = ks_raft_store_commit(node->store);
+  if (err != 0)
+    return err;
+  node->stats.commits++;
+  node->stats.entries += entries;
+  if (node->commit_seconds != NULL)
+    ks_histogram_observe(node->commit_seconds, 0,
+                         (double)(uv_hrtime() - t0) / 1e9);
+  if (node->commit_entries != NULL)
+    ks_histogram_observe(node->commit_entries, 0, (double)entries);
+  return 0;
+}
+
 /* Run fn (may be NULL) inside one transaction with every queued append;
  * on success the appends move to `done` with status 0. */
 typedef int (*txn_fn)(io_t *io, void *arg);
@@ -217,14 +239,15 @@ typedef int (*txn_fn)(io_t *io, void *arg);
 static int node_txn(ks_raft_node_t *node, txn_fn fn, io_t *io, void *arg)
 {
   int err = node->err;
+  uint64_t entries = 0;
   if (err == 0)
     err = ks_raft_store_begin(node->store);
   if (err == 0)
-    err = pend_write(node);
+    err = pend_write(node, &entries);
   if (err == 0 && fn != NULL)
     err = fn(io, arg);
   if (err == 0)
-    err = ks_raft_store_commit(node->store);
+    err = node_commit(node, entries);
   else if (node->err == 0)
     ks_raft_store_abort(node->store);
   if (err != 0)
@@ -790,8 +813,12 @@ static int io_snapshot_put(struct raft_io *raft_io, unsigned trailing,
   }
   io->snap_index = snapshot->index;
   io->snap_term = snapshot->term;
-  if (trailing == 0)
+  if (trailing == 0) {
     io->next_index = snapshot->index + 1;
+    io->node->stats.installs++;
+  } else {
+    io->node->stats.snapshots++;
+  }
   req->cb = cb;
   op->kind = OP_SNAP_PUT;
   op->io = io;
@@ -1087,6 +1114,10 @@ int ks_raft_node_new(uv_loop_t *loop, ks_raft_store_t *store,
   node->send_timeout_ms = KS_RAFT_DEFAULT_SEND_TIMEOUT_MS;
   if (opts != NULL && opts->send_timeout_ms != 0)
     node->send_timeout_ms = opts->send_timeout_ms;
+  if (opts != NULL) {
+    node->commit_seconds = opts->commit_seconds;
+    node->commit_entries = opts->commit_entries;
+  }
   if (opts != NULL && opts->rpc != NULL) {
     node->rpc_opts = *opts->rpc;
     node->has_rpc_opts = true;

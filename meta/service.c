@@ -28,6 +28,13 @@
  * state (poisoned) makes fsm->apply fail; libraft then stops applying and
  * this replica answers nothing more for that shard: the daemon logs it and
  * must be restarted (TODO: stop the daemon from here).
+ *
+ * METRICS.  Every answered request passes through req_done, which counts
+ * it by operation and outcome in plain integers (loop thread only; the
+ * scrape runs on the same loop and reads them through callbacks) and
+ * observes its latency from arrival to reply in the one owned histogram.
+ * Raft numbers (term, commit and applied index, leadership) are read from
+ * libraft's struct at scrape time, so they cost nothing between scrapes.
  */
 #include "ks/meta_service.h"
 
@@ -36,6 +43,8 @@
 #include "ks/log.h"
 #include "ks/proto_meta.h"
 
+#include <assert.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -43,10 +52,42 @@
 #define DEFAULT_SNAPSHOT_THRESHOLD 1024
 #define DEFAULT_SNAPSHOT_TRAILING 128
 
+/* Metric series index of an operation: WRITE, then the reads by opcode. */
+enum { OPI_WRITE, OPI_READ0, OPI_N = OPI_READ0 + 8 };
+_Static_assert(KS_OP_META_GET_ACCESS_KEY - KS_OP_META_GET_BUCKET + 1 ==
+                   OPI_N - OPI_READ0,
+               "one series per read opcode");
+static const char *const op_names[OPI_N] = {
+    "write",      "get_bucket",   "list_buckets",
+    "get_object", "list_objects", "list_uploads",
+    "list_parts", "get_upload",   "get_access_key"};
+
+/* Outcome classes of a request (the `result` label). */
+enum {
+  RES_OK,
+  RES_REJECTED, /* a KS_META_E* answer: NoSuchKey, exists, denied... */
+  RES_NOT_LEADER,
+  RES_NO_SHARD,
+  RES_CLOSED,
+  RES_MALFORMED,
+  RES_FAILED, /* anything else: I/O, memory, too big */
+  RES_N
+};
+static const char *const res_names[RES_N] = {
+    "ok",     "rejected",  "not_leader", "no_shard",
+    "closed", "malformed", "failed"};
+
+/* Latency bounds in seconds: a write costs at least one fsync (~0.1-10 ms
+ * on flash), a read one barrier (which is a log entry, so an fsync too). */
+static const double latency_bounds[] = {
+    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
+    0.05,   0.1,     0.25,   0.5,   1,      2.5,   5,    10};
+
 typedef struct rreq rreq_t;
 struct rreq {
   rreq_t *next;
   ks_rpc_sreq_t *sreq;
+  uint64_t t0; /* arrival, uv_hrtime */
   uint16_t op;
   ks_meta_query_t q;
   ks_meta_arena_t a;
@@ -80,11 +121,27 @@ struct ks_meta_service {
   ks_rpc_close_cb close_cb;
   void *close_arg;
   ks_meta_service_stats_t stats;
+  /* metrics: counters by series index, read at scrape time */
+  uint64_t n_req[OPI_N];
+  uint64_t n_err[OPI_N];
+  uint64_t n_res[RES_N];
+  ks_metric_t *latency;   /* NULL until ks_meta_service_metrics */
+  struct mshard *mshards; /* the `shard` label's shards, by series index */
+  const char **mshard_labels;
+  size_t nmshards;
+};
+
+/* A shard's series index in the `shard` label, and its label value. */
+struct mshard {
+  vshard_t *s;
+  char name[24];
 };
 
 typedef struct wreq {
   struct raft_apply req;
+  ks_meta_service_t *svc;
   ks_rpc_sreq_t *sreq;
+  uint64_t t0; /* arrival, uv_hrtime */
   ks_enc_t body;
 } wreq_t;
 
@@ -114,6 +171,58 @@ static int raft_to_err(int rv)
   default:
     return -EIO;
   }
+}
+
+static unsigned res_class(int status)
+{
+  switch (status) {
+  case 0:
+    return RES_OK;
+  case KS_META_ENOTLEADER:
+    return RES_NOT_LEADER;
+  case KS_META_ENOSHARD:
+    return RES_NO_SHARD;
+  case KS_ECLOSED:
+    return RES_CLOSED;
+  case KS_EPROTO:
+    return RES_MALFORMED;
+  case KS_META_ENOBUCKET:
+  case KS_META_ENOKEY:
+  case KS_META_ENOUPLOAD:
+  case KS_META_EBUCKETEXISTS:
+  case KS_META_EOWNED:
+  case KS_META_ENOTEMPTY:
+  case KS_META_ETOOSMALL:
+  case KS_META_EBADPART:
+  case KS_META_EPARTORDER:
+  case KS_META_ENOTENANT:
+  case KS_META_ENOACCESSKEY:
+  case KS_META_EACCESS:
+  case KS_META_EINVAL:
+    return RES_REJECTED;
+  default:
+    return RES_FAILED;
+  }
+}
+
+static unsigned op_index(uint16_t opcode)
+{
+  if (opcode == KS_OP_META_WRITE)
+    return OPI_WRITE;
+  assert(opcode >= KS_OP_META_GET_BUCKET &&
+         opcode <= KS_OP_META_GET_ACCESS_KEY);
+  return OPI_READ0 + (unsigned)(opcode - KS_OP_META_GET_BUCKET);
+}
+
+/* Account one answered request (status: what the client was told). */
+static void req_done(ks_meta_service_t *svc, unsigned op, uint64_t t0,
+                     int status)
+{
+  svc->n_req[op]++;
+  svc->n_err[op] += status != 0;
+  svc->n_res[res_class(status)]++;
+  if (svc->latency != NULL)
+    ks_histogram_observe(svc->latency, op, (double)(uv_hrtime() - t0) / 1e9);
 }
 
 /* Reply with a status, logging the (rare) failure to reply at all. */
@@ -147,16 +256,22 @@ static void write_applied(struct raft_apply *req, int status, void *result)
   int err = raft_to_err(status);
   if (err == 0 && res != NULL)
     err = res->err;
-  if (err != 0 || res == NULL) {
-    reply_status(w->sreq, err != 0 ? err : -EIO);
+  if (err == 0 && res == NULL)
+    err = -EIO;
+  if (err != 0) {
+    req_done(w->svc, OPI_WRITE, w->t0, err);
+    reply_status(w->sreq, err);
     wreq_free(w);
     return;
   }
   ks_meta_result_encode(&w->body, &res->res);
   struct iovec iov = {w->body.buf.data, w->body.buf.len};
   int rc = ks_enc_finish(&w->body);
+  ks_meta_service_t *svc = w->svc;
+  uint64_t t0 = w->t0; /* w may be freed by the time ks_rpc_reply returns */
   if (rc == 0)
     rc = ks_rpc_reply(w->sreq, 0, &iov, 1, NULL, 0, write_replied, w);
+  req_done(svc, OPI_WRITE, t0, rc);
   if (rc != 0) {
     reply_status(w->sreq, rc);
     wreq_free(w);
@@ -175,7 +290,7 @@ static int delta_check(const uint8_t *p, size_t n)
   return rc;
 }
 
-static int write_start(ks_meta_service_t *svc, ks_rpc_sreq_t *sreq)
+static int write_start(ks_meta_service_t *svc, ks_rpc_sreq_t *sreq, uint64_t t0)
 {
   const ks_rpc_msg_t *m = ks_rpc_sreq_msg(sreq);
   uint64_t shard;
@@ -197,7 +312,9 @@ static int write_start(ks_meta_service_t *svc, ks_rpc_sreq_t *sreq)
     return -ENOMEM;
   }
   memcpy(buf.base, delta, len);
+  w->svc = svc;
   w->sreq = sreq;
+  w->t0 = t0;
   w->req.data = w;
   rc = raft_apply(&s->raft, &w->req, &buf, 1, write_applied);
   if (rc != 0) {
@@ -212,9 +329,12 @@ static int write_start(ks_meta_service_t *svc, ks_rpc_sreq_t *sreq)
 static void on_write(ks_rpc_sreq_t *sreq, void *ctx)
 {
   ks_meta_service_t *svc = ctx;
-  int rc = svc->closing ? KS_ECLOSED : write_start(svc, sreq);
-  if (rc != 0)
+  uint64_t t0 = uv_hrtime();
+  int rc = svc->closing ? KS_ECLOSED : write_start(svc, sreq, t0);
+  if (rc != 0) {
+    req_done(svc, OPI_WRITE, t0, rc);
     reply_status(sreq, rc);
+  }
 }
 
 /* ---- reads -----------------------------------------------------------------
@@ -241,14 +361,18 @@ static void read_answer(vshard_t *s, rreq_t *r, int status)
   int rc = status;
   if (rc == 0)
     rc = ks_meta_shard_query(s->sh, r->op, &r->q, &r->body);
+  unsigned op = op_index(r->op);
   if (rc == 0) {
     struct iovec iov = {r->body.buf.data, r->body.buf.len};
+    uint64_t t0 = r->t0; /* r may be freed by the time ks_rpc_reply returns */
     rc = ks_rpc_reply(r->sreq, 0, &iov, 1, NULL, 0, read_replied, r);
     if (rc == 0) {
       s->svc->stats.reads++;
+      req_done(s->svc, op, t0, 0);
       return;
     }
   }
+  req_done(s->svc, op, r->t0, rc);
   reply_status(r->sreq, rc);
   rreq_free(r);
 }
@@ -294,13 +418,14 @@ static void barrier_done(struct raft_barrier *req, int status)
     barrier_start(s);
 }
 
-static int read_start(ks_meta_service_t *svc, ks_rpc_sreq_t *sreq)
+static int read_start(ks_meta_service_t *svc, ks_rpc_sreq_t *sreq, uint64_t t0)
 {
   const ks_rpc_msg_t *m = ks_rpc_sreq_msg(sreq);
   rreq_t *r = calloc(1, sizeof(*r));
   if (r == NULL)
     return -ENOMEM;
   r->sreq = sreq;
+  r->t0 = t0;
   r->op = m->opcode;
   int rc = ks_meta_query_decode(m->body, m->body_len, m->opcode, &r->a, &r->q);
   vshard_t *s = rc == 0 ? shard_find(svc, r->q.shard) : NULL;
@@ -322,9 +447,12 @@ static int read_start(ks_meta_service_t *svc, ks_rpc_sreq_t *sreq)
 static void on_read(ks_rpc_sreq_t *sreq, void *ctx)
 {
   ks_meta_service_t *svc = ctx;
-  int rc = svc->closing ? KS_ECLOSED : read_start(svc, sreq);
-  if (rc != 0)
+  uint64_t t0 = uv_hrtime();
+  int rc = svc->closing ? KS_ECLOSED : read_start(svc, sreq, t0);
+  if (rc != 0) {
+    req_done(svc, op_index(ks_rpc_sreq_msg(sreq)->opcode), t0, rc);
     reply_status(sreq, rc);
+  }
 }
 
 /* ---- shards ----------------------------------------------------------------
@@ -413,6 +541,227 @@ void ks_meta_service_stats(const ks_meta_service_t *svc,
   *st = svc->stats;
 }
 
+/* ---- metrics ---------------------------------------------------------------
+ */
+
+static double m_requests(void *svc, size_t op)
+{
+  return (double)((ks_meta_service_t *)svc)->n_req[op];
+}
+
+static double m_errors(void *svc, size_t op)
+{
+  return (double)((ks_meta_service_t *)svc)->n_err[op];
+}
+
+static double m_results(void *svc, size_t res)
+{
+  return (double)((ks_meta_service_t *)svc)->n_res[res];
+}
+
+static double m_barriers(void *svc, size_t i)
+{
+  (void)i;
+  return (double)((ks_meta_service_t *)svc)->stats.barriers;
+}
+
+static struct raft *mshard_raft(void *svc, size_t i)
+{
+  return &((ks_meta_service_t *)svc)->mshards[i].s->raft;
+}
+
+static double m_leader(void *svc, size_t i)
+{
+  return raft_state(mshard_raft(svc, i)) == RAFT_LEADER;
+}
+
+static double m_term(void *svc, size_t i)
+{
+  return (double)mshard_raft(svc, i)->current_term;
+}
+
+static double m_commit_index(void *svc, size_t i)
+{
+  return (double)mshard_raft(svc, i)->commit_index;
+}
+
+static double m_applied_index(void *svc, size_t i)
+{
+  return (double)raft_last_applied(mshard_raft(svc, i));
+}
+
+static double m_last_index(void *svc, size_t i)
+{
+  return (double)raft_last_index(mshard_raft(svc, i));
+}
+
+static ks_raft_node_stats_t node_stats(const ks_meta_service_t *svc)
+{
+  ks_raft_node_stats_t st;
+  ks_raft_node_stats(svc->node, &st);
+  return st;
+}
+
+static double m_appends(void *svc, size_t i)
+{
+  (void)i;
+  return (double)node_stats(svc).appends;
+}
+
+static double m_flushes(void *svc, size_t i)
+{
+  (void)i;
+  return (double)node_stats(svc).flushes;
+}
+
+static double m_commits(void *svc, size_t i)
+{
+  (void)i;
+  return (double)node_stats(svc).commits;
+}
+
+static double m_entries(void *svc, size_t i)
+{
+  (void)i;
+  return (double)node_stats(svc).entries;
+}
+
+static double m_snapshots(void *svc, size_t i)
+{
+  (void)i;
+  return (double)node_stats(svc).snapshots;
+}
+
+static double m_installs(void *svc, size_t i)
+{
+  (void)i;
+  return (double)node_stats(svc).installs;
+}
+
+static double m_msgs_sent(void *svc, size_t i)
+{
+  (void)i;
+  return (double)node_stats(svc).msgs_sent;
+}
+
+static double m_msgs_recv(void *svc, size_t i)
+{
+  (void)i;
+  return (double)node_stats(svc).msgs_recv;
+}
+
+static double m_msgs_rejected(void *svc, size_t i)
+{
+  (void)i;
+  return (double)node_stats(svc).msgs_rejected;
+}
+
+typedef enum { L_NONE, L_OP, L_RESULT, L_SHARD } label_kind_t;
+
+static const struct meta_metric {
+  bool counter;
+  label_kind_t label;
+  const char *name;
+  const char *help;
+  ks_metric_read_cb cb;
+} meta_metrics[] = {
+    {true, L_OP, "kiseki_meta_requests_total",
+     "Metadata requests answered, by operation.", m_requests},
+    {true, L_OP, "kiseki_meta_request_errors_total",
+     "Metadata requests answered with an error status, by operation.",
+     m_errors},
+    {true, L_RESULT, "kiseki_meta_request_results_total",
+     "Metadata requests answered, by outcome (rejected: a metadata error "
+     "such as NoSuchKey; failed: I/O, memory or size).",
+     m_results},
+    {true, L_NONE, "kiseki_meta_read_barriers_total",
+     "Raft barriers run for linearizable reads (one serves a batch).",
+     m_barriers},
+    {false, L_SHARD, "kiseki_meta_raft_leader",
+     "1 when this node is the shard's Raft leader.", m_leader},
+    {false, L_SHARD, "kiseki_meta_raft_term", "Current Raft term of the shard.",
+     m_term},
+    {false, L_SHARD, "kiseki_meta_raft_commit_index",
+     "Highest log index known committed in the shard.", m_commit_index},
+    {false, L_SHARD, "kiseki_meta_raft_applied_index",
+     "Highest log index applied to the shard's state.", m_applied_index},
+    {false, L_SHARD, "kiseki_meta_raft_last_index",
+     "Last log index of the shard on this node.", m_last_index},
+    {true, L_NONE, "kiseki_meta_raft_appends_total",
+     "Raft append requests (batches of entries) from every shard.", m_appends},
+    {true, L_NONE, "kiseki_meta_raft_group_commits_total",
+     "Group commits: one transaction for the appends of a loop turn.",
+     m_flushes},
+    {true, L_NONE, "kiseki_meta_raft_fsyncs_total",
+     "Raft store write transactions committed (one fsync each): group "
+     "commits plus term, vote, truncate and snapshot writes.",
+     m_commits},
+    {true, L_NONE, "kiseki_meta_raft_entries_written_total",
+     "Raft log entries written to the store.", m_entries},
+    {true, L_NONE, "kiseki_meta_raft_snapshots_total",
+     "Snapshots taken by this node's shards.", m_snapshots},
+    {true, L_NONE, "kiseki_meta_raft_snapshots_installed_total",
+     "Snapshots installed from a leader.", m_installs},
+    {true, L_NONE, "kiseki_meta_raft_messages_sent_total",
+     "Raft messages sent to peers.", m_msgs_sent},
+    {true, L_NONE, "kiseki_meta_raft_messages_received_total",
+     "Raft messages received and delivered to a shard.", m_msgs_recv},
+    {true, L_NONE, "kiseki_meta_raft_messages_rejected_total",
+     "Raft messages dropped: undecodable or for a shard not hosted here.",
+     m_msgs_rejected},
+};
+
+/* The `shard` label: one value per shard hosted now (decimal id). */
+static int mshards_init(ks_meta_service_t *svc)
+{
+  size_t n = 0;
+  for (vshard_t *s = svc->shards; s != NULL; s = s->next)
+    n++;
+  if (n == 0 || n > KS_METRIC_VALUES_MAX)
+    return -EINVAL;
+  svc->mshards = calloc(n, sizeof(struct mshard));
+  svc->mshard_labels = calloc(n, sizeof(const char *));
+  if (svc->mshards == NULL || svc->mshard_labels == NULL)
+    return -ENOMEM; /* freed by ks_meta_service_free */
+  size_t i = n;
+  for (vshard_t *s = svc->shards; s != NULL; s = s->next) {
+    struct mshard *ms = &svc->mshards[--i]; /* the list is newest first */
+    ms->s = s;
+    snprintf(ms->name, sizeof(ms->name), "%llu", (unsigned long long)s->id);
+    svc->mshard_labels[i] = ms->name;
+  }
+  svc->nmshards = n;
+  return 0;
+}
+
+int ks_meta_service_metrics(ks_meta_service_t *svc, ks_metrics_t *m)
+{
+  assert(svc->mshards == NULL); /* once per service */
+  int rc = mshards_init(svc);
+  if (rc != 0)
+    return rc;
+  ks_metric_label_t lop = {"op", op_names, OPI_N};
+  ks_metric_label_t lres = {"result", res_names, RES_N};
+  ks_metric_label_t lshard = {"shard", svc->mshard_labels, svc->nmshards};
+  rc = ks_metric_histogram_new(
+      m, "kiseki_meta_request_seconds",
+      "Time from a request's arrival to its answer, by operation.", &lop,
+      latency_bounds, sizeof(latency_bounds) / sizeof(*latency_bounds),
+      &svc->latency);
+  for (size_t i = 0;
+       rc == 0 && i < sizeof(meta_metrics) / sizeof(*meta_metrics); i++) {
+    const struct meta_metric *d = &meta_metrics[i];
+    const ks_metric_label_t *l = d->label == L_OP       ? &lop
+                                 : d->label == L_RESULT ? &lres
+                                 : d->label == L_SHARD  ? &lshard
+                                                        : NULL;
+    rc = d->counter
+             ? ks_metric_counter_fn(m, d->name, d->help, l, d->cb, svc, NULL)
+             : ks_metric_gauge_fn(m, d->name, d->help, l, d->cb, svc, NULL);
+  }
+  return rc;
+}
+
 /* ---- life cycle ------------------------------------------------------------
  */
 
@@ -488,6 +837,7 @@ static void shard_fail_waiting(vshard_t *s)
   while (s->waiting != NULL) {
     rreq_t *r = s->waiting;
     s->waiting = r->next;
+    req_done(s->svc, op_index(r->op), r->t0, KS_ECLOSED);
     reply_status(r->sreq, KS_ECLOSED);
     rreq_free(r);
   }
@@ -519,5 +869,7 @@ void ks_meta_service_free(ks_meta_service_t *svc)
     ks_meta_shard_free(s->sh);
     free(s);
   }
+  free(svc->mshards);
+  free(svc->mshard_labels);
   free(svc);
 }

@@ -61,7 +61,8 @@ class Cluster:
         cport = int(self.chunkd_addr.rsplit(":", 1)[1])
         self.meta = self.ds(
             "meta", {"rpc": {"listen": self.meta_addr},
-                     "meta": {"data_dir": str(self.root / "meta.data")}},
+                     "meta": {"data_dir": str(self.root / "meta.data")},
+                     "admin": {"listen": f"127.0.0.1:{free_port()}"}},
             binary="kiseki-meta", ready_port=mport, ready_log=r"event=ready")
         self.chunkd = self.ds(
             "chunkd", {"rpc": {"listen": self.chunkd_addr},

@@ -39,6 +39,7 @@ def kiseki(*args, check=0, env=None, timeout=60):
 def start_meta(daemons, tmp_path):
     port = free_port()
     cfg = {"rpc": {"listen": f"127.0.0.1:{port}"},
+           "admin": {"listen": f"127.0.0.1:{free_port()}"},
            "meta": {"data_dir": str(tmp_path / "meta.data")}}
     d = daemons("meta", cfg, binary="kiseki-meta", ready_port=port,
                 ready_log=r"event=ready")
@@ -83,12 +84,14 @@ def test_init_starts_daemons(ks_build, daemons, tmp_path):
     mport, cport = free_port(), free_port()
     meta = daemons("meta", None, argv=[
         str(bin_path("kiseki-meta")), "--config", str(node / "meta.json"),
-        f"--rpc.listen=127.0.0.1:{mport}"],
+        f"--rpc.listen=127.0.0.1:{mport}",
+        f"--admin.listen=127.0.0.1:{free_port()}"],
         ready_port=mport, ready_log=r"event=ready")
     assert f"data_dir={node}/meta" in meta.log_text()
     daemons("chunkd", None, argv=[
         str(bin_path("kiseki-chunkd")), "--config", str(node / "chunkd.json"),
-        f"--rpc.listen=127.0.0.1:{cport}"],
+        f"--rpc.listen=127.0.0.1:{cport}",
+        f"--admin.listen=127.0.0.1:{free_port()}"],
         ready_port=cport, ready_log=r"event=ready")
     assert (node / "chunkd/dev3/device-id").exists()
     # The s3d file is accepted by the loader: a bad flag value that only

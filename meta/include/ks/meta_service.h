@@ -21,6 +21,14 @@
  * node → free.  The service must stay allocated until the server is
  * closed, since the server's handlers point at it.
  *
+ * METRICS.  ks_meta_service_metrics registers the service's families
+ * (requests by operation and outcome, their latency, the Raft state of each
+ * hosted shard, the node's Raft I/O counters) in a ks/metrics.h registry.
+ * Counters are plain integers on the loop thread, read at scrape time (the
+ * admin listener renders on the same loop); only the latency histogram is
+ * an owned cell.  Label values are fixed at registration, so a shard
+ * started afterwards has no series until the registry is rebuilt.
+ *
  * THREADS.  Everything on the loop's thread.  ERRORS: 0 or a negative
  * ks/err.h code.
  */
@@ -32,6 +40,7 @@
 #include <stdint.h>
 #include <uv.h>
 
+#include "ks/metrics.h"
 #include "ks/raft_io_ks.h"
 #include "ks/rpc.h"
 #include "ks/shard.h"
@@ -69,6 +78,13 @@ int ks_meta_service_shard_start(ks_meta_service_t *svc, uint64_t shard,
 bool ks_meta_service_is_leader(ks_meta_service_t *svc, uint64_t shard);
 void ks_meta_service_stats(const ks_meta_service_t *svc,
                            ks_meta_service_stats_t *st);
+
+/* Register the metrics described above in m, with one `shard` label value
+ * per shard hosted now.  Call after the shards are started; m and its
+ * scrapes must not outlive the service (close the admin listener before
+ * closing the service).  Errors: those of ks/metrics.h (-EINVAL with more
+ * than KS_METRIC_VALUES_MAX shards), -ENOMEM. */
+int ks_meta_service_metrics(ks_meta_service_t *svc, ks_metrics_t *m);
 
 /* Close every raft group; cb(arg) once all are closed. */
 void ks_meta_service_close(ks_meta_service_t *svc, ks_rpc_close_cb cb,

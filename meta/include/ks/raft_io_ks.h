@@ -57,6 +57,7 @@
 #include <uv.h>
 
 #include "ks/enc.h"
+#include "ks/metrics.h"
 #include "ks/raft_store.h"
 #include "ks/rpc.h"
 
@@ -71,11 +72,21 @@ typedef struct ks_raft_node ks_raft_node_t;
 typedef struct ks_raft_node_opts {
   const ks_rpc_opts_t *rpc; /* options of the peer clients; NULL: defaults */
   uint32_t send_timeout_ms; /* 0: KS_RAFT_DEFAULT_SEND_TIMEOUT_MS */
+  /* Unlabelled histograms (ks/metrics.h) the node observes at every
+   * committed write transaction: its commit (fsync) time in seconds and the
+   * entries it wrote.  NULL: not observed.  Borrowed: the registry must
+   * outlive the node. */
+  ks_metric_t *commit_seconds;
+  ks_metric_t *commit_entries;
 } ks_raft_node_opts_t;
 
 typedef struct ks_raft_node_stats {
   uint64_t appends;       /* io->append calls */
   uint64_t flushes;       /* group-commit transactions */
+  uint64_t commits;       /* write transactions committed (one fsync each) */
+  uint64_t entries;       /* log entries written by those commits */
+  uint64_t snapshots;     /* snapshots taken by this node's groups */
+  uint64_t installs;      /* snapshots installed from a leader */
   uint64_t msgs_sent;     /* messages handed to the RPC layer */
   uint64_t msgs_recv;     /* messages delivered to a group */
   uint64_t msgs_rejected; /* undecodable, or for an unknown group */
