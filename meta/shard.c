@@ -44,11 +44,22 @@
  * is poisoned and every later apply fails, so this replica never serves a
  * state that skipped a delta; the daemon must stop (restart rebuilds).
  *
- * LIMITS.  LMDB keys are at most mdb_env_get_maxkeysize() bytes (511 in
- * Debian), so bucket + key (+ upload id) longer than about 490 bytes are
- * refused with KS_META_EINVAL; S3 allows 1,024-byte keys (TODO: hashed
- * long keys).  A composition travels in one Raft entry and one RPC body
- * (1 MiB by default): about 2,500 extents, ~10 GiB at 4 MiB chunks.
+ * LIMITS.  Keys of up to KS_META_KEY_MAX (1,024) bytes, S3's limit, in
+ * buckets of up to 255 bytes, with upload ids of up to 128.  LMDB keys are
+ * at most 511 bytes (the environment must allow that much, else open
+ * fails with -ENOTSUP), so a name longer than what its key leaves is
+ * stored under its first bytes and a hash, with the full name in the value
+ * (shard_int.h, LONG NAMES).  Listing order stays byte order of the full
+ * names; the price is paid by names that share more than ~470 bytes (~340
+ * for uploads) with other long names: a listing page that reaches such a
+ * group reads all of it (shard_query.c).  A composition travels in one
+ * Raft entry and one RPC body (1 MiB by default): about 2,500 extents,
+ * ~10 GiB at 4 MiB chunks.
+ *
+ * FORMATS.  Snapshot version 2 (since long names): the records are as in
+ * version 1, which restore still accepts (it holds no hashed names), but a
+ * node that predates long names must refuse version 2 rather than list
+ * hashed keys as names.  Deltas and the Raft log are unchanged.
  */
 #include "shard_int.h"
 
@@ -66,7 +77,8 @@
 
 #define COMP "shard"
 #define REC_VERSION 1
-#define SNAP_VERSION 1
+#define SNAP_VERSION 2
+#define SNAP_VERSION_MIN 1
 #define DIR_MODE 040755
 
 /* ---- keys ------------------------------------------------------------------
@@ -77,9 +89,14 @@ void ks__mkey_init(mkey_t *k, const ks_meta_state_t *st, uint64_t shard,
 {
   ks__put_be64(k->b, shard);
   k->b[8] = table;
+  (void)st; /* the limit is MKEY_MAX on every replica (state_env_open) */
   k->len = MKEY_HDR;
-  k->max = st->key_max < MKEY_MAX ? st->key_max : MKEY_MAX;
+  k->max = MKEY_MAX;
   k->over = false;
+  k->hashed = false;
+  k->err = 0;
+  k->name = NULL;
+  k->name_len = 0;
 }
 
 void ks__mkey_add(mkey_t *k, const void *p, size_t n)
@@ -107,6 +124,41 @@ void ks__mkey_be32(mkey_t *k, uint32_t v)
   uint8_t b[4];
   ks__put_be32(b, v);
   ks__mkey_add(k, b, 4);
+}
+
+void ks__mkey_name(mkey_t *k, const char *s, size_t fit)
+{
+  size_t n = strlen(s);
+  if (n <= fit) {
+    ks__mkey_add(k, s, n);
+    return;
+  }
+  uint8_t h[KS_SHA256_LEN];
+  int rc = ks_sha256(s, n, h);
+  if (rc != 0) {
+    k->err = rc;
+    k->over = true;
+    return;
+  }
+  uint8_t mark = NAME_MARK;
+  ks__mkey_add(k, s, fit);
+  ks__mkey_add(k, &mark, 1);
+  ks__mkey_add(k, h, NAME_HASH_LEN);
+  k->hashed = true;
+  k->name = s;
+  k->name_len = n;
+}
+
+int ks__rec_unwrap(MDB_val *v, const uint8_t **name, size_t *n)
+{
+  ks_dec_t d;
+  ks_dec_init(&d, v->mv_data, v->mv_size);
+  *name = ks_dec_blob(&d, KS_META_KEY_MAX, n);
+  if (d.err != 0 || *n == 0)
+    return KS_ECORRUPT;
+  v->mv_data = (void *)d.p;
+  v->mv_size = d.left;
+  return 0;
 }
 
 int ks__mdb_err(int rc, const char *what)
@@ -159,7 +211,13 @@ static int state_env_open(ks_meta_state_t *st, const char *dir,
                       0600);
   if (rc != 0)
     return ks__mdb_err(rc, "env_open");
-  st->key_max = (size_t)mdb_env_get_maxkeysize(st->env);
+  int key_max = mdb_env_get_maxkeysize(st->env);
+  if (key_max < MKEY_MAX) {
+    /* The key layout, and so which names are hashed and what snapshots
+     * hold, must not depend on how a replica's LMDB was built. */
+    ks_log_error(COMP, "lmdb_key_limit", "max=%d need=%d", key_max, MKEY_MAX);
+    return -ENOTSUP;
+  }
   MDB_txn *txn;
   rc = mdb_txn_begin(st->env, NULL, 0, &txn);
   if (rc != 0)
@@ -280,14 +338,25 @@ static int db_fail(actx_t *c, int rc, const char *what)
 }
 
 /* 0 (found, v points into the map until the transaction ends), -ENOENT, or
- * a storage failure. */
+ * a storage failure.  For a hashed name v is the record without the name,
+ * and a record of another name (a hash collision) is -ENOENT. */
 static int db_get(actx_t *c, const mkey_t *k, MDB_val *v)
 {
+  if (k->over)
+    return -ENOENT;
   MDB_val key = ks__mkey_val(k);
   int rc = mdb_get(c->txn, c->sh->st->dbi, &key, v);
   if (rc == MDB_NOTFOUND)
     return -ENOENT;
-  return rc == 0 ? 0 : db_fail(c, rc, "get");
+  if (rc != 0)
+    return db_fail(c, rc, "get");
+  if (!k->hashed)
+    return 0;
+  const uint8_t *name;
+  size_t n;
+  if (ks__rec_unwrap(v, &name, &n) != 0)
+    return (c->fail = KS_ECORRUPT);
+  return ks__name_cmp(name, n, k->name, k->name_len) == 0 ? 0 : -ENOENT;
 }
 
 static bool db_exists(actx_t *c, const mkey_t *k)
@@ -296,18 +365,48 @@ static bool db_exists(actx_t *c, const mkey_t *k)
   return db_get(c, k, &v) == 0;
 }
 
+/* Store record e at k; a hashed name goes in front of it.  Overwriting a
+ * record of another name that hashed alike is refused (KS_META_EINVAL), a
+ * deterministic outcome like any other. */
 static int db_put(actx_t *c, const mkey_t *k, const ks_enc_t *e)
 {
   if (ks_enc_finish(e) != 0)
     return (c->fail = ks_enc_finish(e));
   MDB_val key = ks__mkey_val(k);
   MDB_val val = {.mv_size = e->buf.len, .mv_data = e->buf.data};
+  ks_enc_t w = KS_ENC_INIT;
+  if (k->hashed) {
+    MDB_val old;
+    int rc = mdb_get(c->txn, c->sh->st->dbi, &key, &old);
+    if (rc != 0 && rc != MDB_NOTFOUND)
+      return db_fail(c, rc, "get");
+    if (rc == 0) {
+      rc = db_get(c, k, &old);
+      if (rc != 0)
+        return c->fail ? c->fail : KS_META_EINVAL;
+    }
+    ks_enc_blob(&w, k->name, k->name_len);
+    ks_enc_bytes(&w, e->buf.data, e->buf.len);
+    if (ks_enc_finish(&w) != 0) {
+      ks_enc_free(&w);
+      return (c->fail = -ENOMEM);
+    }
+    val = (MDB_val){.mv_size = w.buf.len, .mv_data = w.buf.data};
+  }
   int rc = mdb_put(c->txn, c->sh->st->dbi, &key, &val, 0);
+  ks_enc_free(&w);
   return rc == 0 ? 0 : db_fail(c, rc, "put");
 }
 
+/* Delete k (a record of another name at a hashed k stays). */
 static int db_del(actx_t *c, const mkey_t *k)
 {
+  if (k->hashed) {
+    MDB_val v;
+    int rc = db_get(c, k, &v);
+    if (rc != 0)
+      return rc == -ENOENT ? 0 : rc;
+  }
   MDB_val key = ks__mkey_val(k);
   int rc = mdb_del(c->txn, c->sh->st->dbi, &key, NULL);
   if (rc == MDB_NOTFOUND)
@@ -375,19 +474,28 @@ static bool bucket_ok(const char *b)
   return name_ok(b, KS_META_BUCKET_MAX) && strchr(b, '/') == NULL;
 }
 
+/* bucket 0x00 name in `table`; a hashing failure poisons (it is not an
+ * outcome every replica would share). */
+static void key_name(actx_t *c, mkey_t *k, uint8_t table, const char *bucket,
+                     const char *name)
+{
+  key_init(c, k, table);
+  ks__mkey_str(k, bucket);
+  ks__mkey_sep(k);
+  ks__mkey_name(k, name, ks__name_fit(table, strlen(bucket)));
+  if (k->err != 0)
+    c->fail = k->err;
+}
+
 static void key_object(actx_t *c, mkey_t *k, const char *bucket,
                        const char *key)
 {
-  key_init(c, k, T_OBJECT);
-  ks__mkey_str(k, bucket);
-  ks__mkey_sep(k);
-  ks__mkey_str(k, key);
+  key_name(c, k, T_OBJECT, bucket, key);
 }
 
 static void key_upload(actx_t *c, mkey_t *k, uint8_t table)
 {
-  key_object(c, k, c->d->bucket, c->d->key);
-  k->b[8] = table;
+  key_name(c, k, table, c->d->bucket, c->d->key);
   ks__mkey_sep(k);
   ks__mkey_str(k, c->d->upload_id);
 }
@@ -1085,7 +1193,8 @@ int ks_meta_shard_restore(ks_meta_shard_t *sh, const void *p, size_t n)
   ks_meta_state_t *st = sh->st;
   ks_dec_t d;
   ks_dec_init(&d, p, n);
-  if (ks_dec_u8(&d) != SNAP_VERSION)
+  uint8_t ver = ks_dec_u8(&d);
+  if (d.err != 0 || ver < SNAP_VERSION_MIN || ver > SNAP_VERSION)
     return KS_EPROTO;
   int rc = ks_meta_state_flush(st);
   if (rc == 0)

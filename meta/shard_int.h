@@ -23,9 +23,31 @@
  * upload's parts are one range in part order.  0x00 sorts below every other
  * byte, so "a" 0x00 ... (key "a") comes before "a!" 0x00 ... (key "a!").
  *
- * LMDB bounds keys (mdb_env_get_maxkeysize: 511 bytes in Debian's build):
- * a record whose key would be longer is refused (KS_META_EINVAL), which
- * limits bucket + key (+ upload id) to about 490 bytes; see shard.c.
+ * LONG NAMES.  LMDB keys are at most 511 bytes (MKEY_MAX; an environment
+ * whose build allows less is refused at open, so every replica splits names
+ * alike), but an S3 key may have 1,024 bytes.  An object name is therefore
+ * written into T_OBJECT, T_UPLOAD and T_PART keys by ks__mkey_name():
+ *
+ *   len <= fit:  the name verbatim
+ *   len >  fit:  name[0..fit) | NAME_MARK | SHA-256(name)[0..16)  ("hashed")
+ *
+ * where fit (ks__name_fit) is what the table's longest key leaves for the
+ * name after the bucket, and for T_UPLOAD/T_PART the longest upload id and
+ * part suffix, minus the 17-byte tail: 474 bytes for objects and 340 for
+ * uploads with a 10-byte bucket name, 229 / 95 with a 255-byte one.  The
+ * value of a record with a hashed name is blob(full name) | the record
+ * (ks__rec_unwrap); readers check the name, so a hash collision reads as
+ * "absent" and a put that would overwrite another name is refused.
+ *
+ * Order.  Every verbatim name is at most fit bytes, so the hashed names
+ * that share their first fit bytes g form one contiguous run of records
+ * ("a group": keys g | NAME_MARK | ...), preceded only by the verbatim name
+ * g itself, and every record outside the run compares with all its names
+ * as it does with g.  Only inside a group does the record order (by hash)
+ * differ from the name order; the scanners (shard_query.c) sort each group
+ * they cross by full name.  NAME_MARK is not 0x00, so a hashed name can
+ * never be read as a verbatim one followed by a separator (which one a
+ * record holds is ks__name_hashed).
  */
 #ifndef KS_SHARD_INT_H
 #define KS_SHARD_INT_H
@@ -50,14 +72,23 @@ enum shard_table {
 #define MKEY_MAX 511
 #define MKEY_HDR 9 /* shard + table */
 
+#define NAME_MARK 0xFF
+#define NAME_HASH_LEN 16
+#define NAME_TAIL (1 + NAME_HASH_LEN)
+/* After the name in the longest T_PART key: 0x00 id 0x00 part. */
+#define NAME_UPLOAD_TAIL (1 + KS_META_UPLOAD_ID_MAX + 1 + 4)
+_Static_assert(MKEY_MAX - MKEY_HDR - KS_META_BUCKET_MAX - 1 - NAME_TAIL -
+                       NAME_UPLOAD_TAIL >=
+                   64,
+               "a long bucket name leaves too little of a key verbatim");
+
 struct ks_meta_state {
   MDB_env *env;
   MDB_dbi dbi;
   MDB_txn *wtxn;    /* the open batch, or NULL */
   unsigned batched; /* applies in wtxn */
   uint64_t commits;
-  size_t key_max; /* mdb_env_get_maxkeysize */
-  int poisoned;   /* first storage error, sticky */
+  int poisoned; /* first storage error, sticky */
 };
 
 struct ks_meta_shard {
@@ -67,12 +98,19 @@ struct ks_meta_shard {
   ks_meta_apply_t last;
 };
 
-/* A key being built; `over` records that it outgrew the limit. */
+/* A key being built; `over` records that it outgrew the limit.  When
+ * ks__mkey_name hashed a name, `name` is the full name (not owned: it must
+ * outlive the key) that the record's value carries; `err` is a hashing
+ * failure (the key is then also `over`). */
 typedef struct mkey {
   uint8_t b[MKEY_MAX];
   size_t len;
   size_t max;
   bool over;
+  bool hashed;
+  int err;
+  const char *name;
+  size_t name_len;
 } mkey_t;
 
 void ks__mkey_init(mkey_t *k, const ks_meta_state_t *st, uint64_t shard,
@@ -81,6 +119,41 @@ void ks__mkey_add(mkey_t *k, const void *p, size_t n);
 void ks__mkey_str(mkey_t *k, const char *s);
 void ks__mkey_sep(mkey_t *k);
 void ks__mkey_be32(mkey_t *k, uint32_t v);
+/* Append object name s, verbatim or hashed (LONG NAMES above). */
+void ks__mkey_name(mkey_t *k, const char *s, size_t fit);
+
+/* The longest name stored verbatim in `table`'s keys (T_OBJECT, T_UPLOAD
+ * or T_PART) of a bucket whose name has blen bytes. */
+static inline size_t ks__name_fit(uint8_t table, size_t blen)
+{
+  if (blen > KS_META_BUCKET_MAX)
+    blen = KS_META_BUCKET_MAX; /* no such bucket: any split will do */
+  size_t fit = MKEY_MAX - MKEY_HDR - blen - 1 - NAME_TAIL;
+  return table == T_OBJECT ? fit : fit - NAME_UPLOAD_TAIL;
+}
+
+/* Does record key k hold a hashed name at k[base..]? */
+static inline bool ks__name_hashed(const MDB_val *k, size_t base, size_t fit)
+{
+  const uint8_t *p = k->mv_data;
+  return k->mv_size > base + fit && p[base + fit] == NAME_MARK &&
+         memchr(p + base, 0, fit) == NULL;
+}
+
+/* Split the value of a record with a hashed name: *name (*n bytes) is the
+ * full name, v becomes the record.  0 or KS_ECORRUPT. */
+int ks__rec_unwrap(MDB_val *v, const uint8_t **name, size_t *n);
+
+/* Byte order of a[0..an) and b[0..bn): a prefix sorts first. */
+static inline int ks__name_cmp(const void *a, size_t an, const void *b,
+                               size_t bn)
+{
+  size_t n = an < bn ? an : bn;
+  int r = n > 0 ? memcmp(a, b, n) : 0;
+  if (r != 0 || an == bn)
+    return r;
+  return an < bn ? -1 : 1;
+}
 static inline MDB_val ks__mkey_val(const mkey_t *k)
 {
   return (MDB_val){.mv_size = k->len, .mv_data = (void *)k->b};

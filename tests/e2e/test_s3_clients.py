@@ -228,3 +228,73 @@ def test_kill9_s3d_keeps_objects(cluster):
             got = s3.get_object(Bucket="bkt1", Key=f"durable/{n}")["Body"].read()
             assert got == data[:n], n
     """)
+
+
+def test_long_keys(cluster):
+    """S3 keys up to 1,024 bytes (meta stores names past an LMDB key's
+    room under a prefix + hash, shard.c LIMITS): round trip, listing order,
+    pagination, markers, a delimiter past byte 490, multipart; 1,025 bytes
+    is KeyTooLongError."""
+    out = cluster.boto(r'''
+s3.create_bucket(Bucket="lkb")
+base = "dir/" + "p" * 600
+keys = [base + "/" + "z" * (1024 - len(base) - 1),   # 1,024 bytes
+        base + "/a",
+        base + "b" * 300,
+        "é" * 512,                                    # 1,024 bytes UTF-8
+        "short"]
+for k in keys:
+    assert len(k.encode()) <= 1024, len(k.encode())
+    s3.put_object(Bucket="lkb", Key=k, Body=k.encode())
+for k in keys:
+    assert s3.get_object(Bucket="lkb", Key=k)["Body"].read() == k.encode()
+    assert s3.head_object(Bucket="lkb", Key=k)["ContentLength"] == len(k.encode())
+want = sorted(keys, key=lambda s: s.encode())
+got = [o["Key"] for o in s3.list_objects_v2(Bucket="lkb")["Contents"]]
+assert got == want, (got, want)
+# pages of 2 with continuation tokens, and v1 markers
+got, tok = [], None
+while True:
+    kw = {"ContinuationToken": tok} if tok else {}
+    r = s3.list_objects_v2(Bucket="lkb", MaxKeys=2, **kw)
+    got += [o["Key"] for o in r.get("Contents", [])]
+    if not r["IsTruncated"]:
+        break
+    tok = r["NextContinuationToken"]
+assert got == want
+got, marker = [], ""
+while True:
+    r = s3.list_objects(Bucket="lkb", MaxKeys=1, Marker=marker)
+    got += [o["Key"] for o in r.get("Contents", [])]
+    if not r["IsTruncated"]:
+        break
+    marker = got[-1]
+assert got == want
+r = s3.list_objects_v2(Bucket="lkb", StartAfter=keys[2])
+assert [o["Key"] for o in r["Contents"]] == [k for k in want if k.encode() > keys[2].encode()]
+# delimiter beyond 490 bytes
+r = s3.list_objects_v2(Bucket="lkb", Prefix="dir/", Delimiter="/")
+assert [p["Prefix"] for p in r["CommonPrefixes"]] == [base + "/"], r
+assert [o["Key"] for o in r.get("Contents", [])] == [base + "b" * 300]
+# multipart with a 1,024-byte key
+mk = "m/" + "q" * 1022
+u = s3.create_multipart_upload(Bucket="lkb", Key=mk)["UploadId"]
+ups = s3.list_multipart_uploads(Bucket="lkb")["Uploads"]
+assert [x["Key"] for x in ups] == [mk]
+p1 = s3.upload_part(Bucket="lkb", Key=mk, UploadId=u, PartNumber=1, Body=b"a" * (5 << 20))
+p2 = s3.upload_part(Bucket="lkb", Key=mk, UploadId=u, PartNumber=2, Body=b"b" * 10)
+parts = s3.list_parts(Bucket="lkb", Key=mk, UploadId=u)["Parts"]
+assert [p["PartNumber"] for p in parts] == [1, 2]
+s3.complete_multipart_upload(Bucket="lkb", Key=mk, UploadId=u, MultipartUpload={"Parts": [
+    {"PartNumber": 1, "ETag": p1["ETag"]}, {"PartNumber": 2, "ETag": p2["ETag"]}]})
+body = s3.get_object(Bucket="lkb", Key=mk)["Body"].read()
+assert len(body) == (5 << 20) + 10 and body[-10:] == b"b" * 10
+# over the limit: refused
+assert err(s3.put_object, Bucket="lkb", Key="x" * 1025, Body=b"x") == "KeyTooLongError"
+for k in keys + [mk]:
+    s3.delete_object(Bucket="lkb", Key=k)
+assert "Contents" not in s3.list_objects_v2(Bucket="lkb")
+s3.delete_bucket(Bucket="lkb")
+print("OK")
+''', timeout=180)
+    assert "OK" in out
