@@ -612,8 +612,8 @@ int main(int argc, char **argv)
 {
   chunkd_settings_t s;
   int exit_status;
-  if (!ks_daemon_settings("kiseki-chunkd", chunkd_opts, KS_NELEM(chunkd_opts),
-                          argc, argv, &s, &exit_status))
+  if (!ks_daemon_settings("kiseki-chunkd", "chunkd", chunkd_opts,
+                          KS_NELEM(chunkd_opts), argc, argv, &s, &exit_status))
     return exit_status;
   uv_loop_t loop;
   ks_daemon_t d;

@@ -104,11 +104,19 @@ void ks_daemon_close(ks_daemon_t *d)
   d->log_path = NULL;
 }
 
-bool ks_daemon_settings(const char *name, const ks_opt_t *schema, size_t n,
-                        int argc, char **argv, void *settings, int *status)
+const char *const ks_node_sections[] = {"meta", "chunkd",    "s3d", "nfsd",
+                                        "fuse", "keyserver", "ctl", NULL};
+
+bool ks_daemon_settings(const char *name, const char *section,
+                        const ks_opt_t *schema, size_t n, int argc, char **argv,
+                        void *settings, int *status)
 {
   char err[512];
-  int rc = ks_cfg_load(schema, n, NULL, argc, argv, settings, err, sizeof(err));
+  ks_cfg_loader_t ld = {.schema = schema,
+                        .n = n,
+                        .section = section,
+                        .sections = section ? ks_node_sections : NULL};
+  int rc = ks_cfg_load_ex(&ld, argc, argv, settings, err, sizeof(err));
   if (rc == 0)
     return true;
   if (rc < 0)

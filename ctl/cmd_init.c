@@ -1,26 +1,19 @@
 /*
  * cmd_init.c — `kiseki init`: a working configuration for a new node.
  *
- * Writes, in DIR (default var/dev, where `make run` keeps its data):
+ * Writes DIR/node.json (DIR defaults to var/dev, where `make run` keeps its
+ * data): one JSON-with-comments file with a section per daemon ("meta",
+ * "chunkd", "s3d"; DESIGN §11), which every daemon reads with
+ * `--config DIR/node.json`, taking its own section.
  *
- *   meta.json    kiseki-meta   --config DIR/meta.json
- *   chunkd.json  kiseki-chunkd --config DIR/chunkd.json
- *   s3d.json     kiseki-s3d    --config DIR/s3d.json
- *
- * and creates the data directories (DIR/meta, DIR/chunkd/dev0..N-1,
+ * It creates the data directories (DIR/meta, DIR/chunkd/dev0..N-1,
  * DIR/tmp for s3d's large request bodies) and the internal key provider's
  * directory DIR/keys, all 0700.  The key directory is opened once with
  * ks_kms_file_open, which checks its ownership and permissions the way
  * every later open will, so a bad one shows now rather than at first use.
  *
- * ONE FILE PER DAEMON, for now.  DESIGN §11 wants one node file with a
- * section per daemon, and ks_cfg_load_ex can read one, but today every
- * daemon reads a flat file with ks_cfg_load (a file with sections would be
- * refused: unknown key "meta.rpc.listen").  When the daemons pass their
- * section to the loader, this writes one file instead.
- *
- * SAFETY.  Existing configuration files are never overwritten without
- * --force, and that is checked for all three before anything is written.
+ * SAFETY.  An existing configuration file is never overwritten without
+ * --force, and that is checked before anything is written.
  * Directories that exist are kept with their contents (init never removes
  * data); a key directory that others may enter is refused.  Paths in the
  * files are absolute, so the daemons can start from any directory.  Files
@@ -47,13 +40,16 @@
 #define INIT_META_ADDR "127.0.0.1:7100"
 #define INIT_CHUNKD_ADDR "127.0.0.1:7200"
 #define INIT_S3_ADDR "127.0.0.1:9000"
-#define CONF_MAX 4096
+#define INIT_META_ADMIN "127.0.0.1:7101"
+#define INIT_CHUNKD_ADMIN "127.0.0.1:7201"
+#define INIT_S3_ADMIN "127.0.0.1:9001"
+#define CONF_MAX 8192
 
 static const char init_usage[] =
     "usage: kiseki init [--dir DIR] [--devices N] [--force] [--json]\n"
     "\n"
-    "Write a node configuration (DIR/meta.json, DIR/chunkd.json,\n"
-    "DIR/s3d.json) and create the data and key directories (0700).\n"
+    "Write a node configuration (DIR/node.json, a section per daemon)\n"
+    "and create the data and key directories (0700).\n"
     "Existing files are kept unless --force; existing data is never "
     "touched.\n"
     "\n"
@@ -62,8 +58,9 @@ static const char init_usage[] =
     "  --force        overwrite existing configuration files\n"
     "  --json         print what was done as JSON\n"
     "\n"
-    "Then start each daemon with --config DIR/<daemon>.json; any setting\n"
-    "can be overridden with a flag (kiseki-meta --rpc.listen=...).\n";
+    "Then start each daemon with --config DIR/node.json (it reads its own\n"
+    "section); any setting can be overridden with a flag\n"
+    "(kiseki-meta --rpc.listen=...).\n";
 
 typedef struct init {
   char dir[PATH_MAX]; /* absolute */
@@ -183,91 +180,77 @@ static int quoted(const init_t *in, const char *name, char *out, size_t size)
   return rc == 0 ? json_quote(p, out, size) : rc;
 }
 
-static int meta_conf(const init_t *in, char *out)
+/* The node file: a section per daemon (DESIGN §11), each read by its
+ * daemon with the loader's section support (ks_daemon_settings). */
+static int node_conf(const init_t *in, char *out)
 {
-  char data[2 * PATH_MAX];
-  int rc = quoted(in, "meta", data, sizeof(data));
-  if (rc != 0)
-    return rc;
-  int n = snprintf(
-      out, CONF_MAX,
-      "// kiseki-meta: the metadata service (Raft groups on LMDB).\n"
-      "// Written by `kiseki init`.  Start: kiseki-meta --config "
-      "<this file>\n"
-      "// Flags override any key (--rpc.listen=...); kiseki-meta --help "
-      "lists them.\n"
-      "{\n"
-      "  \"rpc\": {\"listen\": \"" INIT_META_ADDR "\"},\n"
-      "  \"meta\": {\n"
-      "    // Raft log, snapshots and state: put it on a durable disk.\n"
-      "    \"data_dir\": %s,\n"
-      "    // This node's Raft id; unique in the cluster.\n"
-      "    \"node_id\": 1\n"
-      "  },\n"
-      "  \"log\": {\"level\": \"info\"}\n"
-      "}\n",
-      data);
-  return n < 0 || n >= CONF_MAX ? -ENAMETOOLONG : 0;
-}
-
-static int chunkd_conf(const init_t *in, char *out)
-{
-  char data[2 * PATH_MAX];
-  int rc = quoted(in, "chunkd", data, sizeof(data));
-  if (rc != 0)
-    return rc;
-  int n = snprintf(
-      out, CONF_MAX,
-      "// kiseki-chunkd: the chunk store (erasure-coded fragments).\n"
-      "// Written by `kiseki init`.  Start: kiseki-chunkd --config "
-      "<this file>\n"
-      "{\n"
-      "  \"rpc\": {\"listen\": \"" INIT_CHUNKD_ADDR "\"},\n"
-      "  \"chunkd\": {\n"
-      "    // Devices dev0..dev<N-1> under data_dir; for one directory "
-      "per\n"
-      "    // disk list them instead: \"devices\": "
-      "\"/disk1=hdd,/disk2=fast-nvme\".\n"
-      "    \"data_dir\": %s,\n"
-      "    \"device_count\": %ld,\n"
-      "    \"device_class\": \"bulk-nvme\"\n"
-      "  },\n"
-      "  \"log\": {\"level\": \"info\"}\n"
-      "}\n",
-      data, in->devices);
-  return n < 0 || n >= CONF_MAX ? -ENAMETOOLONG : 0;
-}
-
-static int s3d_conf(const init_t *in, char *out)
-{
+  char meta[2 * PATH_MAX];
+  char chunkd[2 * PATH_MAX];
   char tmp[2 * PATH_MAX];
   char keys[2 * PATH_MAX];
-  int rc = quoted(in, "tmp", tmp, sizeof(tmp));
+  int rc = quoted(in, "meta", meta, sizeof(meta));
+  if (rc == 0)
+    rc = quoted(in, "chunkd", chunkd, sizeof(chunkd));
+  if (rc == 0)
+    rc = quoted(in, "tmp", tmp, sizeof(tmp));
   if (rc == 0)
     rc = quoted(in, "keys", keys, sizeof(keys));
   if (rc != 0)
     return rc;
-  int n =
-      snprintf(out, CONF_MAX,
-               "// kiseki-s3d: the S3 gateway.\n"
-               "// Written by `kiseki init`.  Start: kiseki-s3d --config "
-               "<this file>\n"
-               "// Access keys: kiseki key create --tenant NAME.\n"
-               "{\n"
-               "  \"s3\": {\n"
-               "    \"listen\": \"" INIT_S3_ADDR "\",\n"
-               "    \"region\": \"us-east-1\",\n"
-               "    // Large request bodies are staged here: keep it on a data "
-               "disk.\n"
-               "    \"mmap_dir\": %s,\n"
-               "    \"meta\": \"" INIT_META_ADDR "\",\n"
-               "    \"chunkd\": \"" INIT_CHUNKD_ADDR "\",\n"
-               "    // Tenant keys of the internal key provider (0700).\n"
-               "    \"kms_dir\": %s\n"
-               "  },\n"
-               "  \"log\": {\"level\": \"info\"}\n"
-               "}\n",
-               tmp, keys);
+  int n = snprintf(
+      out, CONF_MAX,
+      "// A Kiseki node: one section per daemon.  Written by `kiseki init`.\n"
+      "// Start each daemon with --config <this file>; it reads its own\n"
+      "// section.  Flags override any key of it (kiseki-meta\n"
+      "// --rpc.listen=...); <daemon> --help lists them with defaults.\n"
+      "{\n"
+      "  // kiseki-meta: the metadata service (Raft groups on LMDB).\n"
+      "  \"meta\": {\n"
+      "    \"rpc\": {\"listen\": \"" INIT_META_ADDR "\"},\n"
+      "    \"admin\": {\"listen\": \"" INIT_META_ADMIN "\"},\n"
+      "    \"meta\": {\n"
+      "      // Raft log, snapshots and state: put it on a durable disk.\n"
+      "      \"data_dir\": %s,\n"
+      "      // This node's Raft id; unique in the cluster.\n"
+      "      \"node_id\": 1\n"
+      "    },\n"
+      "    \"log\": {\"level\": \"info\"}\n"
+      "  },\n"
+      "\n"
+      "  // kiseki-chunkd: the chunk store (erasure-coded fragments).\n"
+      "  \"chunkd\": {\n"
+      "    \"rpc\": {\"listen\": \"" INIT_CHUNKD_ADDR "\"},\n"
+      "    \"admin\": {\"listen\": \"" INIT_CHUNKD_ADMIN "\"},\n"
+      "    \"chunkd\": {\n"
+      "      // Devices dev0..dev<N-1> under data_dir; for one directory per\n"
+      "      // disk list them instead: \"devices\": "
+      "\"/disk1=hdd,/disk2=fast-nvme\".\n"
+      "      \"data_dir\": %s,\n"
+      "      \"device_count\": %ld,\n"
+      "      \"device_class\": \"bulk-nvme\"\n"
+      "    },\n"
+      "    \"log\": {\"level\": \"info\"}\n"
+      "  },\n"
+      "\n"
+      "  // kiseki-s3d: the S3 gateway.  Access keys: kiseki key create "
+      "--tenant NAME.\n"
+      "  \"s3d\": {\n"
+      "    \"s3\": {\n"
+      "      \"listen\": \"" INIT_S3_ADDR "\",\n"
+      "      \"region\": \"us-east-1\",\n"
+      "      // Large request bodies are staged here: keep it on a data "
+      "disk.\n"
+      "      \"mmap_dir\": %s,\n"
+      "      \"meta\": \"" INIT_META_ADDR "\",\n"
+      "      \"chunkd\": \"" INIT_CHUNKD_ADDR "\",\n"
+      "      // Tenant keys of the internal key provider (0700).\n"
+      "      \"kms_dir\": %s\n"
+      "    },\n"
+      "    \"admin\": {\"listen\": \"" INIT_S3_ADMIN "\"},\n"
+      "    \"log\": {\"level\": \"info\"}\n"
+      "  }\n"
+      "}\n",
+      meta, chunkd, in->devices, tmp, keys);
   return n < 0 || n >= CONF_MAX ? -ENAMETOOLONG : 0;
 }
 
@@ -279,9 +262,7 @@ typedef struct conf_file {
 } conf_file_t;
 
 static const conf_file_t conf_files[] = {
-    {"meta.json", meta_conf},
-    {"chunkd.json", chunkd_conf},
-    {"s3d.json", s3d_conf},
+    {"node.json", node_conf},
 };
 #define NCONF (sizeof(conf_files) / sizeof(conf_files[0]))
 
@@ -357,9 +338,9 @@ static int init_print(const init_t *in, bool json)
   int rc = ks_table_write(&in->done, json ? KS_OUT_JSON : KS_OUT_HUMAN, stdout);
   if (rc == 0 && !json)
     printf("\nStart the node:\n"
-           "  kiseki-meta   --config %s/meta.json\n"
-           "  kiseki-chunkd --config %s/chunkd.json\n"
-           "  kiseki-s3d    --config %s/s3d.json\n",
+           "  kiseki-meta   --config %s/node.json\n"
+           "  kiseki-chunkd --config %s/node.json\n"
+           "  kiseki-s3d    --config %s/node.json\n",
            in->dir, in->dir, in->dir);
   return rc == 0 ? CTL_OK : ctl_fail("cannot print: %s", ks_strerror(rc));
 }

@@ -357,8 +357,8 @@ int main(int argc, char **argv)
 {
   meta_settings_t s;
   int exit_status;
-  if (!ks_daemon_settings("kiseki-meta", meta_opts, KS_NELEM(meta_opts), argc,
-                          argv, &s, &exit_status))
+  if (!ks_daemon_settings("kiseki-meta", "meta", meta_opts, KS_NELEM(meta_opts),
+                          argc, argv, &s, &exit_status))
     return exit_status;
   uv_loop_t loop;
   ks_daemon_t d;

@@ -439,8 +439,8 @@ int main(int argc, char **argv)
 {
   s3d_settings_t s;
   int exit_status;
-  if (!ks_daemon_settings("kiseki-s3d", s3d_opts, KS_NELEM(s3d_opts), argc,
-                          argv, &s, &exit_status))
+  if (!ks_daemon_settings("kiseki-s3d", "s3d", s3d_opts, KS_NELEM(s3d_opts),
+                          argc, argv, &s, &exit_status))
     return exit_status;
   uv_loop_t loop;
   ks_daemon_t d;

@@ -29,14 +29,13 @@ for b in kiseki kiseki-meta kiseki-chunkd kiseki-s3d; do
   [ -x "$bin/$b" ] || die "$bin/$b is not built (make build)"
 done
 
-if [ ! -f "$data/meta.json" ] && [ ! -f "$data/chunkd.json" ] &&
-  [ ! -f "$data/s3d.json" ]; then
+if [ ! -f "$data/node.json" ]; then
+  if [ -f "$data/meta.json" ]; then
+    die "$data has per-daemon configs from an older Kiseki; run: $bin/kiseki init --dir $data --force (data is kept)"
+  fi
   "$bin/kiseki" init --dir "$data" >/dev/null || die "kiseki init failed"
   echo "Initialized $data (kiseki init)"
 fi
-for f in meta.json chunkd.json s3d.json; do
-  [ -f "$data/$f" ] || die "$data/$f is missing (remove $data or run kiseki init --dir $data --force)"
-done
 shown=$data/credentials # as the user named it, for the example
 data=$(cd "$data" && pwd)
 creds=$data/credentials
@@ -107,11 +106,11 @@ cred() { # field
 }
 
 echo "Kiseki development cluster ($data)"
-start kiseki-meta --config "$data/meta.json"
+start kiseki-meta --config "$data/node.json"
 wait_event kiseki-meta ready || stop 1
-start kiseki-chunkd --config "$data/chunkd.json"
+start kiseki-chunkd --config "$data/node.json"
 wait_event kiseki-chunkd ready || stop 1
-start kiseki-s3d --config "$data/s3d.json" --s3.kms_dir="$data/keys"
+start kiseki-s3d --config "$data/node.json"
 wait_event kiseki-s3d ready || stop 1
 credentials || stop 1
 wait_event kiseki-s3d devices_listed || stop 1

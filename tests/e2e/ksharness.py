@@ -126,6 +126,10 @@ def _port_open(host: str, port: int) -> bool:
 
 _live: "weakref.WeakSet[Daemon]" = weakref.WeakSet()
 
+# The section of the node file (DESIGN §11) each Kiseki daemon reads.
+NODE_SECTIONS = {"kiseki-meta": "meta", "kiseki-chunkd": "chunkd",
+                 "kiseki-s3d": "s3d"}
+
 
 class Daemon:
     """One daemon process.  Nothing runs until start().
@@ -135,7 +139,9 @@ class Daemon:
                   <workdir>/<name>.log, so it must be unique per workdir
                   (e.g. "ks-meta-1", binary="kiseki-meta")
     config        dict written as JSON to <workdir>/<name>.json before each
-                  start and passed as `--config PATH`; None: no config
+                  start and passed as `--config PATH`; None: no config.
+                  For Kiseki's daemons (NODE_SECTIONS) it is the daemon's
+                  section: the file is a node file {section: config}
     args          extra arguments after `--config PATH`
     workdir       directory for config, log and `data_dir` (created)
     binary        binary name in $KS_BUILD/bin when it differs from name
@@ -256,7 +262,9 @@ class Daemon:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         if self.config is not None:
             tmp = self.config_path.with_suffix(".json.tmp")
-            tmp.write_text(json.dumps(self.config, indent=2, sort_keys=True) + "\n")
+            section = NODE_SECTIONS.get(self.binary)
+            doc = {section: self.config} if section else self.config
+            tmp.write_text(json.dumps(doc, indent=2, sort_keys=True) + "\n")
             os.replace(tmp, self.config_path)
         argv = self.argv()
         env = dict(os.environ)

@@ -71,36 +71,51 @@ def test_help_and_usage(ks_build):
 def test_init_starts_daemons(ks_build, daemons, tmp_path):
     node = tmp_path / "node"
     p = kiseki("init", "--dir", node, "--devices", "4")
-    for name in ("meta.json", "chunkd.json", "s3d.json"):
-        assert (node / name).is_file(), p.stdout
-        assert str(node / name) in p.stdout
+    conf = node / "node.json"
+    assert conf.is_file(), p.stdout
+    assert str(conf) in p.stdout
+    assert not (node / "meta.json").exists()
     for d in ("meta", "chunkd/dev0", "chunkd/dev3", "tmp", "keys"):
         assert (node / d).is_dir()
         assert mode(node / d) == 0o700, d
     assert not (node / "chunkd/dev4").exists()
-    assert "//" in (node / "meta.json").read_text()  # commented
+    assert "//" in conf.read_text()  # commented
 
     # The daemons accept the files (ports overridden by flags).
     mport, cport = free_port(), free_port()
     meta = daemons("meta", None, argv=[
-        str(bin_path("kiseki-meta")), "--config", str(node / "meta.json"),
+        str(bin_path("kiseki-meta")), "--config", str(conf),
         f"--rpc.listen=127.0.0.1:{mport}",
         f"--admin.listen=127.0.0.1:{free_port()}"],
         ready_port=mport, ready_log=r"event=ready")
     assert f"data_dir={node}/meta" in meta.log_text()
     daemons("chunkd", None, argv=[
-        str(bin_path("kiseki-chunkd")), "--config", str(node / "chunkd.json"),
+        str(bin_path("kiseki-chunkd")), "--config", str(conf),
         f"--rpc.listen=127.0.0.1:{cport}",
         f"--admin.listen=127.0.0.1:{free_port()}"],
         ready_port=cport, ready_log=r"event=ready")
     assert (node / "chunkd/dev3/device-id").exists()
-    # The s3d file is accepted by the loader: a bad flag value that only
+    # The s3d section is accepted by the loader: a bad flag value that only
     # fails after loading makes it exit 1 (start failure), not 2 (config).
     s3 = subprocess.run([str(bin_path("kiseki-s3d")), "--config",
-                         str(node / "s3d.json"), "--s3.listen=bad"],
+                         str(conf), "--s3.listen=bad"],
                         capture_output=True, text=True, timeout=30)
     assert s3.returncode == 1, s3.stderr
-    assert "s3d.json" not in s3.stderr, s3.stderr
+    assert "node.json" not in s3.stderr, s3.stderr
+    # Each daemon validates only its own section, with the full key path in
+    # errors; an unknown section is a typo and refused.
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"chunkd": {"rpc": {"listne": "x"}}, "meta": {}}')
+    p = subprocess.run([str(bin_path("kiseki-chunkd")), "--config", str(bad)],
+                       capture_output=True, text=True, timeout=30)
+    assert p.returncode == 2 and "chunkd.rpc.listne" in p.stderr, p.stderr
+    p = subprocess.run([str(bin_path("kiseki-meta")), "--config", str(bad),
+                        "--help"], capture_output=True, text=True, timeout=30)
+    assert p.returncode == 0, p.stderr
+    bad.write_text('{"s3dd": {}}')
+    p = subprocess.run([str(bin_path("kiseki-s3d")), "--config", str(bad)],
+                       capture_output=True, text=True, timeout=30)
+    assert p.returncode == 2 and "s3dd" in p.stderr, p.stderr
 
     # The node works: a tenant and a key through the CLI.
     addr = f"127.0.0.1:{mport}"
@@ -108,17 +123,17 @@ def test_init_starts_daemons(ks_build, daemons, tmp_path):
     kiseki("key", "create", "--tenant", "acme", "--meta", addr)
 
     # Again without --force: refused, nothing changed.
-    before = (node / "chunkd.json").read_text()
+    before = conf.read_text()
     p = kiseki("init", "--dir", node, check=1)
     assert "exists" in p.stderr and "--force" in p.stderr
     assert p.stderr.count("\n") == 1
-    assert (node / "chunkd.json").read_text() == before
+    assert conf.read_text() == before
     # --force rewrites (device count changes), data is kept.
     p = kiseki("init", "--dir", node, "--force", "--json")
     rows = json.loads(p.stdout)
-    assert {"action": "wrote", "path": str(node / "chunkd.json")} in rows
+    assert {"action": "wrote", "path": str(conf)} in rows
     assert {"action": "kept", "path": str(node / "meta")} in rows
-    assert '"device_count": 6' in (node / "chunkd.json").read_text()
+    assert '"device_count": 6' in conf.read_text()
     assert (node / "chunkd/dev3/device-id").exists()
 
 

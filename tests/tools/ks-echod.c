@@ -100,8 +100,8 @@ int main(int argc, char **argv)
 {
   echod_settings_t s;
   int exit_status;
-  if (!ks_daemon_settings("ks-echod", echod_opts, KS_NELEM(echod_opts), argc,
-                          argv, &s, &exit_status))
+  if (!ks_daemon_settings("ks-echod", NULL, echod_opts, KS_NELEM(echod_opts),
+                          argc, argv, &s, &exit_status))
     return exit_status;
   uv_loop_t loop;
   ks_daemon_t d;

@@ -41,12 +41,19 @@ struct ks_daemon {
   uv_signal_t _sighup;
 };
 
-/* Load a daemon's settings (defaults, file, flags: ks_cfg_load) and turn
- * the outcome into its exit: true to go on; false with *status = 0 after
- * --help/--version, or 2 after a configuration error, which is printed to
- * stderr as "NAME: message" (the log is not open yet). */
-bool ks_daemon_settings(const char *name, const ks_opt_t *schema, size_t n,
-                        int argc, char **argv, void *settings, int *status);
+/* The sections a node file may have (DESIGN §11), NULL-terminated: one per
+ * daemon that reads it.  Any other top-level name is a typo and refused. */
+extern const char *const ks_node_sections[];
+
+/* Load a daemon's settings (defaults, then its `section` of the node file
+ * named by --config, then flags: ks_cfg_load_ex) and turn the outcome into
+ * its exit: true to go on; false with *status = 0 after --help/--version,
+ * or 2 after a configuration error, which is printed to stderr as
+ * "NAME: message" (the log is not open yet).  section NULL: a flat file
+ * (test tools). */
+bool ks_daemon_settings(const char *name, const char *section,
+                        const ks_opt_t *schema, size_t n, int argc, char **argv,
+                        void *settings, int *status);
 
 /* The RPC TLS context that a daemon's rpc.tls.* settings ask for: *out stays
  * NULL when TLS is off; KS_ECONFIG (logged as bad_tls) when it is on without
