@@ -112,8 +112,21 @@ struct ks__conn {
   int reason;
   uv_connect_t connect_req;
   uv_shutdown_t shutdown_req;
+  /* Plain TCP write batching (rpc_conn.c): frames queued during one loop
+   * turn go out in one writev when the turn ends. */
+  uv_idle_t flush;
+  ks_rpc_out_t *batch_head;
+  ks_rpc_out_t *batch_tail;
+  int batch_frames;
+  int batch_iovs;
+  int closes; /* handles (tcp, flush) whose close callback is pending */
   char peer[64];
 };
+
+/* A batch is written at once when it reaches either bound (writev takes at
+ * most IOV_MAX = 1024 pieces per call; libuv loops over larger ones). */
+#define KS__BATCH_FRAMES 128
+#define KS__BATCH_IOVS 1024
 
 #define KS__STAGE_SIZE (256 * 1024)
 /* Reads of at least this much payload bypass the staging buffer. */
@@ -133,6 +146,8 @@ int ks__conn_accept(ks__conn_t *c, uv_stream_t *listener);
 int ks__conn_write(ks__conn_t *c, ks_rpc_out_t *out);
 void ks__conn_read_start(ks__conn_t *c);
 void ks__conn_read_stop(ks__conn_t *c);
+/* Hand the queued frames to libuv now (plain TCP batching). */
+void ks__conn_flush(ks__conn_t *c);
 /* Flush what is queued, then close.  Idempotent. */
 void ks__conn_shutdown(ks__conn_t *c);
 /* Close now; pending writes fail.  Idempotent; keeps the first reason. */

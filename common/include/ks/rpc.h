@@ -173,6 +173,7 @@ struct ks_rpc_out {
   struct iovec _iov[1 + 2 * KS_RPC_IOV_MAX];
   int _iovcnt;
   int _bulk_iov; /* index of the first bulk piece in _iov (_iovcnt: none) */
+  ks_rpc_out_t *_next; /* plain TCP: the frames written together with this */
 };
 
 /* Caller-owned; contents are private except `data`. */
