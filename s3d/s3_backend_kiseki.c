@@ -529,7 +529,14 @@ static void delete_one_cb(ks_obj_op_t *o, int status)
   k->o_used = false;
   if (status == KS_META_ENOKEY)
     status = 0;
-  k->del[k->del_i].code = ks_s3_kiseki_code(status);
+  ks_s3_code_t code = ks_s3_kiseki_code(status);
+  if (code == KS_S3_NO_SUCH_BUCKET) {
+    /* AWS answers the whole request 404, not one error per key; no key
+     * of a missing bucket can have been deleted before this one */
+    ks_s3_bop_done(k->op, code, NULL);
+    return;
+  }
+  k->del[k->del_i].code = code;
   k->del_i++;
   delete_next(k);
 }
@@ -672,8 +679,8 @@ static void objects_cb(ks_obj_op_t *o, int status)
   out->is_truncated = r->truncated;
   if (r->truncated && k->op->list->v2)
     out->next_continuation_token = r->next;
-  else if (r->truncated)
-    out->next_marker = r->next;
+  else if (r->truncated && k->op->list->delimiter != NULL)
+    out->next_marker = r->next; /* AWS: v1 has it only with a delimiter */
   ks_s3_bop_done(k->op, KS_S3_OK, NULL);
 }
 

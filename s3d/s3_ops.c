@@ -11,6 +11,7 @@
  */
 #include "s3_server_int.h"
 
+#include "ks/codec.h"
 #include "ks/err.h"
 #include "ks/time.h"
 
@@ -281,6 +282,32 @@ static void s3_copy_cb(ks_s3_bop_t *op)
       r, ks_s3_xml_write_copy(&b, part, op->info.etag, op->info.mtime_s), &b);
 }
 
+/* ListObjectsV2 continuation tokens are opaque to clients, as AWS's are:
+ * base64url of the key to continue after.  The key itself would not do:
+ * a key may hold characters XML 1.0 cannot carry (U+0001), and
+ * NextContinuationToken is never url-encoded. */
+static ks_s3_code_t s3_token_decode(s3_req_t *r)
+{
+  const char *t = r->list.token;
+  size_t n = strlen(t);
+  char *key = h2o_mem_alloc_pool(&r->req->pool, n + 1);
+  int len = ks_b64url_decode(key, n + 1, t, n);
+  if (len <= 0 || memchr(key, '\0', (size_t)len) != NULL ||
+      !ks_s3_utf8_valid(key, (size_t)len))
+    return KS_S3_INVALID_ARGUMENT;
+  key[len] = '\0';
+  r->token_in = t;
+  r->list.token = key;
+  return KS_S3_OK;
+}
+
+static const char *s3_token_encode(s3_req_t *r, const char *key)
+{
+  size_t n = strlen(key), size = KS_B64URL_LEN(n) + 1;
+  char *t = h2o_mem_alloc_pool(&r->req->pool, size);
+  return ks_b64url_encode(t, size, key, n) < 0 ? NULL : t;
+}
+
 /* ---- bucket and service answers --------------------------------------- */
 
 static ks_s3_owner_t s3_owner(const s3_req_t *r)
@@ -325,7 +352,15 @@ static void s3_list_cb(ks_s3_bop_t *op)
   o->v2 = a->v2;
   o->encoding_url = s3_query_dup(r, "encoding-type") != NULL;
   if (a->v2) {
-    o->continuation_token = a->token;
+    o->continuation_token = r->token_in;
+    if (o->next_continuation_token != NULL) {
+      o->next_continuation_token =
+          s3_token_encode(r, o->next_continuation_token);
+      if (o->next_continuation_token == NULL) {
+        s3_reply_error(r, KS_S3_INTERNAL_ERROR, NULL);
+        return;
+      }
+    }
     o->start_after = a->marker;
     o->owner = s3_query_dup(r, "fetch-owner") &&
                        strcmp(s3_query_dup(r, "fetch-owner"), "true") == 0
@@ -437,6 +472,8 @@ static ks_s3_code_t s3_prep_list(s3_req_t *r)
   }
   a->marker = s3_query_dup(r, a->v2 ? "start-after" : "marker");
   a->token = a->v2 ? s3_query_dup(r, "continuation-token") : NULL;
+  if (a->token != NULL && s3_token_decode(r) != KS_S3_OK)
+    return KS_S3_INVALID_ARGUMENT;
   return s3_query_int(r, "max-keys", S3_LIST_MAX, 0, S3_LIST_MAX, &a->max_keys);
 }
 

@@ -551,10 +551,9 @@ ks_s3_code_t ks_s3_cond_eval(const ks_s3_cond_t *c, const char *etag,
   if (c->if_none_match != NULL) {
     if (rq_etag_list_match(c->if_none_match, c->if_none_match_len, etag))
       return get_or_head ? KS_S3_NOT_MODIFIED : KS_S3_PRECONDITION_FAILED;
-  } else if (get_or_head &&
-             rq_date(c->if_modified_since, c->if_modified_since_len, &t) &&
+  } else if (rq_date(c->if_modified_since, c->if_modified_since_len, &t) &&
              mtime_s <= t) {
-    return KS_S3_NOT_MODIFIED;
+    return get_or_head ? KS_S3_NOT_MODIFIED : KS_S3_PRECONDITION_FAILED;
   }
   return KS_S3_OK;
 }

@@ -243,6 +243,18 @@ static void s3_stream_read_cb(ks_s3_bop_t *op, ks_s3_code_t code, const void *p,
   if (r->req == NULL || r->stopped)
     return;
   uint64_t want = r->end - r->off;
+  if (!r->streaming) {
+    if (code != KS_S3_OK || n == 0 || n > want) {
+      /* Nothing sent yet: a real error answer instead of a cut body. */
+      ks_log_warn(S3_COMP, "get_failed", "rid=%s code=%s", r->rid,
+                  ks_s3_code_name(code != KS_S3_OK ? code : KS_S3_INTERNAL_ERROR));
+      r->req->res.headers = (h2o_headers_t){NULL, 0, 0};
+      s3_reply_error(r, code != KS_S3_OK ? code : KS_S3_INTERNAL_ERROR, NULL);
+      return;
+    }
+    r->streaming = true;
+    h2o_start_response(r->req, &r->gen);
+  }
   if (code != KS_S3_OK || n == 0 || n > want) {
     ks_log_warn(S3_COMP, "get_aborted", "rid=%s code=%s off=%" PRIu64, r->rid,
                 ks_s3_code_name(code), r->off);
@@ -315,11 +327,13 @@ void s3_stream_start(s3_req_t *r)
   r->gen.stop = s3_gen_stop;
   r->wtimer.cb = s3_write_timeout_cb;
   r->bop._read_cb = NULL;
-  h2o_start_response(r->req, &r->gen);
   if (r->off == r->end || s3_is_head(r)) {
+    r->streaming = true;
+    h2o_start_response(r->req, &r->gen);
     h2o_send(r->req, NULL, 0, H2O_SEND_STATE_FINAL);
     return;
   }
+  /* The response starts with the first piece read (s3_stream_read_cb). */
   s3_stream_pull(r);
 }
 

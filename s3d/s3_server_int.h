@@ -85,6 +85,8 @@ typedef struct s3_req {
   ks_s3_obj_attrs_t attrs;
   ks_s3_meta_pair_t *meta;
   ks_s3_list_args_t list;
+  const char *token_in; /* v2 continuation-token as sent (list.token: the
+                           key it stands for) */
   ks_s3_cond_t cond;
   ks_s3_cond_t src_cond;
   ks_s3_complete_req_t complete;
@@ -101,6 +103,7 @@ typedef struct s3_req {
   bool be_called;    /* the op reached the backend: release() is due */
   bool be_busy;      /* a backend call is outstanding */
   bool stopped;      /* h2o aborted the response */
+  bool streaming;    /* headers sent (after the first piece was read) */
   bool presigned_ok; /* signature valid: response-* overrides allowed */
 } s3_req_t;
 

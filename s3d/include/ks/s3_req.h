@@ -154,9 +154,11 @@ typedef struct ks_s3_cond {
  * precedence (RFC 7232 section 6): If-Match decides over
  * If-Unmodified-Since, If-None-Match over If-Modified-Since.  Returns
  * KS_S3_OK (serve), KS_S3_PRECONDITION_FAILED (412) or KS_S3_NOT_MODIFIED
- * (304; for a method other than GET/HEAD a matching If-None-Match is 412
- * and If-Modified-Since is ignored).  Dates that do not parse as HTTP
- * dates are ignored, as RFC 7232 says. */
+ * (304).  get_or_head false is for the x-amz-copy-source-if-* headers,
+ * where AWS answers 412 for every condition that fails, If-None-Match and
+ * If-Modified-Since included (RFC 7232's "ignore If-Modified-Since off
+ * GET/HEAD" does not apply: AWS defines these headers for the copy).
+ * Dates that do not parse as HTTP dates are ignored, as RFC 7232 says. */
 ks_s3_code_t ks_s3_cond_eval(const ks_s3_cond_t *c, const char *etag,
                              int64_t mtime_s, bool get_or_head);
 
