@@ -478,6 +478,7 @@ static ks_meta_comp_t copy_comp(const ks_obj_op_t *op)
   m.content_disposition = a->content_disposition;
   m.cache_control = a->cache_control;
   m.expires = a->expires;
+  m.content_language = a->content_language;
   m.nmeta = a->nmeta;
   m.meta = a->meta;
   return m;

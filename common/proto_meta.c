@@ -21,6 +21,8 @@
 #include <string.h>
 
 #define REC_VERSION 1
+/* Compositions: 2 added content_language; 1 is still read (as ""). */
+#define COMP_VERSION 2
 #define ARENA_BLOCK 4096
 
 /* ---- Arena ------------------------------------------------------------- */
@@ -184,7 +186,7 @@ static void extent_encode(ks_enc_t *e, const ks_meta_extent_t *x)
 
 static void comp_body_encode(ks_enc_t *e, const ks_meta_comp_t *c)
 {
-  ks_enc_u8(e, REC_VERSION);
+  ks_enc_u8(e, COMP_VERSION);
   ks_enc_u64(e, c->ino);
   ks_enc_u64(e, c->size);
   ks_enc_i64(e, c->mtime_ns);
@@ -198,6 +200,7 @@ static void comp_body_encode(ks_enc_t *e, const ks_meta_comp_t *c)
   ks_enc_str(e, c->content_disposition);
   ks_enc_str(e, c->cache_control);
   ks_enc_str(e, c->expires);
+  ks_enc_str(e, c->content_language);
   ks_enc_u32(e, c->nmeta);
   for (uint32_t i = 0; i < c->nmeta; i++) {
     ks_enc_str(e, c->meta[i].name);
@@ -246,7 +249,9 @@ static void comp_meta_decode(dctx_t *c, ks_meta_comp_t *m)
 static void comp_decode(dctx_t *c, ks_meta_comp_t *m)
 {
   memset(m, 0, sizeof(*m));
-  get_version(c);
+  uint8_t version = ks_dec_u8(&c->d);
+  if (version != 1 && version != COMP_VERSION)
+    dctx_fail(c, KS_EPROTO);
   m->ino = ks_dec_u64(&c->d);
   m->size = ks_dec_u64(&c->d);
   m->mtime_ns = ks_dec_i64(&c->d);
@@ -260,6 +265,7 @@ static void comp_decode(dctx_t *c, ks_meta_comp_t *m)
   m->content_disposition = get_str(c, KS_META_STR_MAX);
   m->cache_control = get_str(c, KS_META_STR_MAX);
   m->expires = get_str(c, KS_META_STR_MAX);
+  m->content_language = version >= 2 ? get_str(c, KS_META_STR_MAX) : "";
   comp_meta_decode(c, m);
   m->is_inline = get_bool(c);
   if (m->is_inline) {

@@ -348,6 +348,7 @@ static int attrs_in(kop_t *k, const ks_s3_obj_attrs_t *a)
   m->content_disposition = a->content_disposition;
   m->cache_control = a->cache_control;
   m->expires = a->expires;
+  m->content_language = a->content_language;
   k->kv = calloc(a->nmeta ? a->nmeta : 1, sizeof(*k->kv));
   if (k->kv == NULL)
     return -ENOMEM;
@@ -373,6 +374,7 @@ static int info_out(kop_t *k, const ks_meta_comp_t *m)
       m->content_disposition[0] ? m->content_disposition : NULL;
   a->cache_control = m->cache_control[0] ? m->cache_control : NULL;
   a->expires = m->expires[0] ? m->expires : NULL;
+  a->content_language = m->content_language[0] ? m->content_language : NULL;
   k->pairs = calloc(m->nmeta ? m->nmeta : 1, sizeof(*k->pairs));
   if (k->pairs == NULL)
     return -ENOMEM;

@@ -193,6 +193,7 @@ def test_object_attributes(cluster):
                                 tzinfo=datetime.timezone.utc)
         attrs = dict(ContentType="text/x-kiseki; charset=utf-8",
                      ContentEncoding="gzip",
+                     ContentLanguage="de-CH",
                      ContentDisposition='attachment; filename="a b.txt"',
                      CacheControl="max-age=60, private",
                      Expires=exp,

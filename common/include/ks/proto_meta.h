@@ -36,10 +36,11 @@
  *                i64 created_ns
  *   upload       u8 version(1) | str key | str upload_id | i64 initiated_ns
  *                | composition (the object's metadata; no data)
- *   composition  u8 version(1) | u64 ino | u64 size | i64 mtime_ns |
+ *   composition  u8 version(2) | u64 ino | u64 size | i64 mtime_ns |
  *                i64 ctime_ns | u32 mode | u32 uid | u32 gid | str? etag |
  *                str? content_type | str? content_encoding |
  *                str? content_disposition | str? cache_control | str? expires
+ *                | str? content_language (version 2; 1 is read as "")
  *                | u32 n | n x (str name | str? value) | u8 kind
  *                kind 0: u32 n | n x extent;  kind 1: blob inline data
  *   extent       u64 offset | u64 length | blob chunk descriptor |
@@ -210,7 +211,7 @@ typedef struct ks_meta_comp {
   uint32_t mode, uid, gid;
   const char *etag; /* as the gateway will print it, without quotes */
   const char *content_type, *content_encoding, *content_disposition;
-  const char *cache_control, *expires;
+  const char *cache_control, *expires, *content_language;
   uint32_t nmeta;
   const ks_meta_kv_t *meta;
   bool is_inline;             /* data below instead of extents */
