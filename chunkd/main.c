@@ -453,28 +453,15 @@ static int chunkd_metrics_register(chunkd_t *c)
 static int chunkd_admin_start(chunkd_t *c, const chunkd_settings_t *s,
                               uv_loop_t *loop)
 {
-  uint16_t port;
-  int rc = ks_hostport_parse(s->admin_listen, c->admin_host,
-                             sizeof(c->admin_host), &port);
-  if (rc != 0) {
-    ks_log_error(COMP, "bad_listen", "key=admin.listen value=%s",
-                 s->admin_listen);
-    return rc;
-  }
-  rc = chunkd_metrics_register(c);
+  int rc = chunkd_metrics_register(c);
   if (rc != 0)
     return rc;
   dev_refresh_work(&(uv_work_t){.data = c}); /* before the loop runs */
   memcpy(c->dev_num[1], c->dev_num[0], sizeof(c->dev_num[1]));
-  ks_admin_http_opts_t o = {
-      .host = c->admin_host, .port = port, .metrics = c->metrics};
-  rc = ks_admin_http_new(loop, &o, &c->admin);
-  if (rc != 0) {
-    ks_log_error(COMP, "admin_listen_failed",
-                 "addr=%s err=%s reason=\"cannot serve /metrics\"",
-                 s->admin_listen, ks_errname(rc));
+  rc = ks_daemon_admin_listen(COMP, loop, s->admin_listen, c->metrics,
+                              c->admin_host, sizeof(c->admin_host), &c->admin);
+  if (rc != 0)
     return rc;
-  }
   rc = uv_timer_init(loop, &c->dev_timer);
   if (rc != 0)
     return rc;

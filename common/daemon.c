@@ -4,6 +4,7 @@
 #include "ks/daemon.h"
 
 #include "ks/err.h"
+#include "ks/net.h"
 
 #include <signal.h>
 #include <stdarg.h>
@@ -138,4 +139,23 @@ int ks_daemon_rpc_tls(const char *name, bool enabled, const char *ca,
   }
   ks_rpc_tls_opts_t to = {.ca_file = ca, .cert_file = cert, .key_file = key};
   return ks_rpc_tls_new(&to, out);
+}
+
+int ks_daemon_admin_listen(const char *comp, uv_loop_t *loop,
+                           const char *listen, ks_metrics_t *m, char *host,
+                           size_t host_size, ks_admin_http_t **out)
+{
+  uint16_t port;
+  int rc = ks_hostport_parse(listen, host, host_size, &port);
+  if (rc != 0) {
+    ks_log_error(comp, "bad_listen", "key=admin.listen value=%s", listen);
+    return rc;
+  }
+  ks_admin_http_opts_t o = {.host = host, .port = port, .metrics = m};
+  rc = ks_admin_http_new(loop, &o, out);
+  if (rc != 0)
+    ks_log_error(comp, "admin_listen_failed",
+                 "addr=%s err=%s reason=\"cannot serve /metrics\"", listen,
+                 ks_errname(rc));
+  return rc;
 }

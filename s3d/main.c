@@ -270,25 +270,12 @@ static int s3d_metrics_register(s3d_t *g)
 /* A daemon nobody can watch should not run: a port taken fails the start. */
 static int s3d_admin_start(s3d_t *g, const s3d_settings_t *s)
 {
-  uint16_t port;
-  int rc = ks_hostport_parse(s->admin_listen, g->admin_host,
-                             sizeof(g->admin_host), &port);
-  if (rc != 0) {
-    ks_log_error(COMP, "bad_listen", "key=admin.listen value=%s",
-                 s->admin_listen);
-    return rc;
-  }
-  rc = s3d_metrics_register(g);
+  int rc = s3d_metrics_register(g);
   if (rc != 0)
     return rc;
-  ks_admin_http_opts_t o = {
-      .host = g->admin_host, .port = port, .metrics = g->metrics};
-  rc = ks_admin_http_new(g->loop, &o, &g->admin);
-  if (rc != 0)
-    ks_log_error(COMP, "admin_listen_failed",
-                 "addr=%s err=%s reason=\"cannot serve /metrics\"",
-                 s->admin_listen, ks_errname(rc));
-  return rc;
+  return ks_daemon_admin_listen(COMP, g->loop, s->admin_listen, g->metrics,
+                                g->admin_host, sizeof(g->admin_host),
+                                &g->admin);
 }
 
 /* ---- the object store ---------------------------------------------------- */

@@ -22,6 +22,7 @@
 #include <stdbool.h>
 #include <uv.h>
 
+#include "ks/admin_http.h"
 #include "ks/config.h"
 #include "ks/log.h"
 #include "ks/rpc.h"
@@ -61,6 +62,14 @@ bool ks_daemon_settings(const char *name, const char *section,
  * with ks_rpc_tls_free after every server and client using it is closed. */
 int ks_daemon_rpc_tls(const char *name, bool enabled, const char *ca,
                       const char *cert, const char *key, ks_rpc_tls_t **out);
+
+/* Serve m's /metrics and /healthz on `listen` (a daemon's admin.listen,
+ * "host:port"); host (host_size bytes) receives the host for the ready line.
+ * Logs bad_listen or admin_listen_failed under comp and returns the error:
+ * a daemon nobody can watch should not start. */
+int ks_daemon_admin_listen(const char *comp, uv_loop_t *loop,
+                           const char *listen, ks_metrics_t *m, char *host,
+                           size_t host_size, ks_admin_http_t **out);
 
 /* Arm the signal handlers (the handles do not keep the loop alive).
  * Returns 0 or a negated errno. */
