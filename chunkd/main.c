@@ -263,44 +263,12 @@ static void io_threads_set(const chunkd_settings_t *s, size_t ndev)
 
 /* ---- metrics ------------------------------------------------------------ */
 
-static ks_rpc_server_stats_t rpc_stats(const chunkd_t *c)
-{
-  ks_rpc_server_stats_t st = {0};
-  if (c->srv)
-    ks_rpc_server_stats(c->srv, &st);
-  return st;
-}
-
 static ks_chunk_service_stats_t svc_stats(const chunkd_t *c)
 {
   ks_chunk_service_stats_t st = {0};
   if (c->svc)
     ks_chunk_service_stats(c->svc, &st);
   return st;
-}
-
-static double m_conns_accepted(void *c, size_t i)
-{
-  (void)i;
-  return (double)rpc_stats(c).conns_accepted;
-}
-
-static double m_conns_open(void *c, size_t i)
-{
-  (void)i;
-  return (double)rpc_stats(c).conns_open;
-}
-
-static double m_conns_rejected(void *c, size_t i)
-{
-  (void)i;
-  return (double)rpc_stats(c).conns_rejected;
-}
-
-static double m_rpc_requests(void *c, size_t i)
-{
-  (void)i;
-  return (double)rpc_stats(c).requests;
 }
 
 static double m_ops(void *c, size_t op)
@@ -361,15 +329,6 @@ static const struct chunkd_metric {
   const char *help;
   ks_metric_read_cb cb;
 } chunkd_metrics[] = {
-    {true, L_NONE, "kiseki_rpc_connections_accepted_total",
-     "RPC connections accepted.", m_conns_accepted},
-    {false, L_NONE, "kiseki_rpc_connections_open", "RPC connections open.",
-     m_conns_open},
-    {true, L_NONE, "kiseki_rpc_connections_rejected_total",
-     "RPC connections dropped for malformed frames or TLS failures.",
-     m_conns_rejected},
-    {true, L_NONE, "kiseki_rpc_requests_total", "RPC requests received.",
-     m_rpc_requests},
     {true, L_OP, "kiseki_chunkd_requests_total",
      "Fragment service requests, by operation.", m_ops},
     {true, L_OP, "kiseki_chunkd_errors_total",
@@ -435,6 +394,8 @@ static int chunkd_metrics_register(chunkd_t *c)
   ks_metric_label_t lop = {"op", ops, KS_CHUNK_STAT_OPS};
   ks_metric_label_t ldev = {"device", c->dev_labels, c->ndev};
   int rc = ks_metrics_new(&c->metrics);
+  if (rc == 0)
+    rc = ks_rpc_server_metrics(c->metrics, &c->srv);
   for (size_t i = 0; rc == 0 && i < KS_NELEM(chunkd_metrics); i++) {
     const struct chunkd_metric *d = &chunkd_metrics[i];
     const ks_metric_label_t *l = d->label == L_OP    ? &lop

@@ -267,6 +267,12 @@ typedef struct ks_rpc_server_stats {
 } ks_rpc_server_stats_t;
 void ks_rpc_server_stats(const ks_rpc_server_t *srv, ks_rpc_server_stats_t *st);
 
+/* Export the server's stats as kiseki_rpc_* families in m (read at scrape
+ * time from *srv, zeros while it is NULL: register before the server exists,
+ * set it to NULL before freeing it).  Returns 0 or ks_metric_* errors. */
+typedef struct ks_metrics ks_metrics_t;
+int ks_rpc_server_metrics(ks_metrics_t *m, ks_rpc_server_t *const *srv);
+
 /* Graceful close: stop accepting, stop reading, let handlers reply and
  * replies flush, close every connection, free the server, then cb(arg). */
 void ks_rpc_server_close(ks_rpc_server_t *srv, ks_rpc_close_cb cb, void *arg);
