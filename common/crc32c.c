@@ -8,6 +8,9 @@
  *
  * isa-l takes an `int` length and a non-const pointer (it never writes), so
  * lengths beyond INT_MAX are fed in slices and the const is cast away.
+ *
+ * Also the IEEE CRC-32 (crc32_gzip_refl, which inverts internally), which
+ * only S3 clients ask for (x-amz-checksum-crc32).
  */
 #include "ks/crc32c.h"
 
@@ -34,5 +37,12 @@ uint32_t ks_crc32c_iov(uint32_t crc, const struct iovec *iov, int iovcnt)
 {
   for (int i = 0; i < iovcnt; i++)
     crc = ks_crc32c(crc, iov[i].iov_base, iov[i].iov_len);
+  return crc;
+}
+
+uint32_t ks_crc32_iov(uint32_t crc, const struct iovec *iov, int iovcnt)
+{
+  for (int i = 0; i < iovcnt; i++)
+    crc = crc32_gzip_refl(crc, iov[i].iov_base, (uint64_t)iov[i].iov_len);
   return crc;
 }

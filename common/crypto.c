@@ -154,6 +154,8 @@ static const char *hash_name(ks_hash_alg_t alg)
     return "SHA256";
   case KS_HASH_MD5:
     return "MD5"; /* in the default provider of OpenSSL 3, not in FIPS */
+  case KS_HASH_SHA1:
+    return "SHA1";
   }
   return NULL;
 }
@@ -165,6 +167,8 @@ size_t ks_hash_len(ks_hash_alg_t alg)
     return KS_SHA256_LEN;
   case KS_HASH_MD5:
     return KS_MD5_LEN;
+  case KS_HASH_SHA1:
+    return KS_SHA1_LEN;
   }
   return 0;
 }

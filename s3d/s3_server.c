@@ -14,8 +14,9 @@
  *   4. a backend without the operation -> NotImplemented;
  *   5. the body: x-amz-content-sha256 (signed payloads), aws-chunked
  *      decoding with every chunk signature checked, Content-MD5,
- *      x-amz-checksum-crc32c / -sha256.  All of it completes before the
- *      backend is called, so nothing is committed on a bad body;
+ *      x-amz-checksum-crc32 / -crc32c / -sha1 / -sha256.  All of it
+ *      completes before the backend is called, so nothing is committed on
+ *      a bad body;
  *   6. the operation (s3_ops.c).
  *
  * h2o 2.2.5 facts this relies on (DESIGN §13): a handler runs once the
@@ -246,8 +247,9 @@ static void s3_stream_read_cb(ks_s3_bop_t *op, ks_s3_code_t code, const void *p,
   if (!r->streaming) {
     if (code != KS_S3_OK || n == 0 || n > want) {
       /* Nothing sent yet: a real error answer instead of a cut body. */
-      ks_log_warn(S3_COMP, "get_failed", "rid=%s code=%s", r->rid,
-                  ks_s3_code_name(code != KS_S3_OK ? code : KS_S3_INTERNAL_ERROR));
+      ks_log_warn(
+          S3_COMP, "get_failed", "rid=%s code=%s", r->rid,
+          ks_s3_code_name(code != KS_S3_OK ? code : KS_S3_INTERNAL_ERROR));
       r->req->res.headers = (h2o_headers_t){NULL, 0, 0};
       s3_reply_error(r, code != KS_S3_OK ? code : KS_S3_INTERNAL_ERROR, NULL);
       return;
@@ -543,22 +545,36 @@ static ks_s3_code_t s3_body_digests(s3_req_t *r)
   if (has && (s3_body_hash(r, KS_HASH_SHA256, got) != 0 ||
               memcmp(want, got, KS_SHA256_LEN) != 0))
     return KS_S3_BAD_DIGEST;
-  c = s3_b64_header(r, "x-amz-checksum-crc32c", want, 4, &has,
+  c = s3_b64_header(r, "x-amz-checksum-sha1", want, KS_SHA1_LEN, &has,
                     KS_S3_INVALID_REQUEST);
-  if (c != KS_S3_OK || !has)
+  if (c != KS_S3_OK)
     return c;
-  uint32_t crc = ks_crc32c_iov(0, r->iov, r->niov);
-  uint8_t be[4] = {(uint8_t)(crc >> 24), (uint8_t)(crc >> 16),
-                   (uint8_t)(crc >> 8), (uint8_t)crc};
-  return memcmp(want, be, 4) == 0 ? KS_S3_OK : KS_S3_BAD_DIGEST;
+  if (has && (s3_body_hash(r, KS_HASH_SHA1, got) != 0 ||
+              memcmp(want, got, KS_SHA1_LEN) != 0))
+    return KS_S3_BAD_DIGEST;
+  for (int castagnoli = 0; castagnoli < 2; castagnoli++) {
+    c = s3_b64_header(
+        r, castagnoli ? "x-amz-checksum-crc32c" : "x-amz-checksum-crc32", want,
+        4, &has, KS_S3_INVALID_REQUEST);
+    if (c != KS_S3_OK)
+      return c;
+    if (!has)
+      continue;
+    uint32_t crc = castagnoli ? ks_crc32c_iov(0, r->iov, r->niov)
+                              : ks_crc32_iov(0, r->iov, r->niov);
+    uint8_t be[4] = {(uint8_t)(crc >> 24), (uint8_t)(crc >> 16),
+                     (uint8_t)(crc >> 8), (uint8_t)crc};
+    if (memcmp(want, be, 4) != 0)
+      return KS_S3_BAD_DIGEST;
+  }
+  return KS_S3_OK;
 }
 
-/* Checksums of other algorithms would go unverified: refuse them. */
+/* Checksums of other algorithms would go unverified: refuse them (CRC-64/
+ * NVME needs a CRC the packaged isa-l does not have). */
 static ks_s3_code_t s3_body_unsupported_checksum(const s3_req_t *r)
 {
-  static const char *const other[] = {"x-amz-checksum-crc32",
-                                      "x-amz-checksum-sha1",
-                                      "x-amz-checksum-crc64nvme"};
+  static const char *const other[] = {"x-amz-checksum-crc64nvme"};
   for (size_t i = 0; i < sizeof(other) / sizeof(other[0]); i++)
     if (ks_s3_header_find(&r->http, other[i]) != NULL)
       return KS_S3_NOT_IMPLEMENTED;

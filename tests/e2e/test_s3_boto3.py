@@ -250,7 +250,7 @@ def test_digests_and_checksums(cluster):
         assert errs(s3once.put_object, Bucket="bkt", Key="md5-bad", Body=data,
                     ContentMD5="bm90LWEtZGlnZXN0") == ("InvalidDigest", 400)
         assert errs(s3.head_object, Bucket="bkt", Key="md5-bad") == ("404", 404)
-        for alg in ("CRC32C", "SHA256"):
+        for alg in ("CRC32", "CRC32C", "SHA1", "SHA256"):
             r = s3.put_object(Bucket="bkt", Key="ck-" + alg, Body=data,
                               ChecksumAlgorithm=alg)
             assert r["ETag"] == '"%s"' % md5(data), r
@@ -258,8 +258,12 @@ def test_digests_and_checksums(cluster):
                 == data
         # wrong checksums, correctly signed
         bad = {"x-amz-checksum-crc32c": base64.b64encode(b"\\0\\0\\0\\0"),
+               "x-amz-checksum-crc32": base64.b64encode(b"\\0\\0\\0\\0"),
+               "x-amz-checksum-sha1": base64.b64encode(b"\\0" * 20),
                "x-amz-checksum-sha256": base64.b64encode(b"\\0" * 32)}
         for alg, hdr in (("CRC32C", "x-amz-checksum-crc32c"),
+                         ("CRC32", "x-amz-checksum-crc32"),
+                         ("SHA1", "x-amz-checksum-sha1"),
                          ("SHA256", "x-amz-checksum-sha256")):
             def tamper(req, hdr=hdr):
                 assert hdr in req.headers, dict(req.headers)
@@ -269,10 +273,13 @@ def test_digests_and_checksums(cluster):
                         ChecksumAlgorithm=alg) == ("BadDigest", 400), alg
             s3once.meta.events.unregister("before-sign.s3.PutObject", h)
         assert errs(s3.head_object, Bucket="bkt", Key="ck-bad") == ("404", 404)
-        # checksums s3d does not verify are refused, not ignored
-        code, st = errs(s3once.put_object, Bucket="bkt", Key="ck-crc32",
-                        Body=data, ChecksumAlgorithm="CRC32")
-        assert st in (400, 501), (code, st)
+        # checksums s3d does not verify (CRC64NVME) are refused, not ignored
+        def crc64(req):
+            req.headers["x-amz-checksum-crc64nvme"] = "AAAAAAAAAAA="
+        h = on_sign(s3once, "PutObject", crc64)
+        assert errs(s3once.put_object, Bucket="bkt", Key="ck-crc64",
+                    Body=data) == ("NotImplemented", 501)
+        s3once.meta.events.unregister("before-sign.s3.PutObject", h)
         # multipart parts are verified too
         up = s3.create_multipart_upload(Bucket="bkt", Key="ck-mp")["UploadId"]
         assert errs(s3once.upload_part, Bucket="bkt", Key="ck-mp", UploadId=up,

@@ -19,4 +19,9 @@ uint32_t ks_crc32c(uint32_t crc, const void *p, size_t n);
 /* CRC-32C over the concatenation of iov[0..iovcnt). */
 uint32_t ks_crc32c_iov(uint32_t crc, const struct iovec *iov, int iovcnt);
 
+/* CRC-32 (IEEE 802.3, the zlib/gzip one: ks_crc32_iov of "123456789" is
+ * 0xCBF43926), chained the same way; isa-l's crc32_gzip_refl.  For S3's
+ * x-amz-checksum-crc32, nothing of ours. */
+uint32_t ks_crc32_iov(uint32_t crc, const struct iovec *iov, int iovcnt);
+
 #endif /* KS_CRC32C_H */

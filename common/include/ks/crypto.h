@@ -41,6 +41,7 @@
 #define KS_GCM_MAX_LEN ((UINT64_C(1) << 36) - 32)
 #define KS_SHA256_LEN 32
 #define KS_MD5_LEN 16
+#define KS_SHA1_LEN 20
 #define KS_HMAC_SHA256_LEN 32
 #define KS_HASH_MAX_LEN 32
 /* RFC 5869: HKDF output is at most 255 hash blocks. */
@@ -75,6 +76,7 @@ int ks_gcm_open(const uint8_t key[KS_AES256_KEY_LEN],
 typedef enum ks_hash_alg {
   KS_HASH_SHA256 = 1,
   KS_HASH_MD5 = 2,
+  KS_HASH_SHA1 = 3, /* S3's x-amz-checksum-sha1 only; not for security */
 } ks_hash_alg_t;
 
 /* Digest length of alg (32 or 16), or 0 for an unknown value. */

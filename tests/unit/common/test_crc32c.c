@@ -35,6 +35,19 @@ static void test_check_value(void **state)
   assert_int_equal(ks_crc32c(0x12345678u, NULL, 0), 0x12345678u);
 }
 
+/* The IEEE CRC-32 (S3's x-amz-checksum-crc32): check value and chaining. */
+static void test_crc32_ieee(void **state)
+{
+  (void)state;
+  struct iovec one = {(void *)"123456789", 9};
+  assert_int_equal(ks_crc32_iov(0, &one, 1), 0xCBF43926u);
+  struct iovec two[2] = {{(void *)"1234", 4}, {(void *)"56789", 5}};
+  assert_int_equal(ks_crc32_iov(0, two, 2), 0xCBF43926u);
+  assert_int_equal(ks_crc32_iov(ks_crc32_iov(0, two, 1), two + 1, 1),
+                   0xCBF43926u);
+  assert_int_equal(ks_crc32_iov(0, NULL, 0), 0);
+}
+
 static void test_rfc3720_vectors(void **state)
 {
   (void)state;
@@ -98,6 +111,7 @@ int main(void)
 {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_check_value),
+      cmocka_unit_test(test_crc32_ieee),
       cmocka_unit_test(test_rfc3720_vectors),
       cmocka_unit_test(test_chaining),
       cmocka_unit_test(test_matches_reference),

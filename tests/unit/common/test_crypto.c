@@ -252,6 +252,15 @@ static void test_sha256(void **state)
   assert_memory_equal(out, expect, 32);
 }
 
+/* FIPS 180 examples (SHA-1 serves only S3's x-amz-checksum-sha1). */
+static void test_sha1(void **state)
+{
+  (void)state;
+  check_hash(KS_HASH_SHA1, "abc", "a9993e364706816aba3e25717850c26c9cd0d89d");
+  check_hash(KS_HASH_SHA1, "", "da39a3ee5e6b4b0d3255bfef95601890afd80709");
+  assert_int_equal(ks_hash_len(KS_HASH_SHA1), 20);
+}
+
 static void test_md5_rfc1321(void **state)
 {
   (void)state;
@@ -362,6 +371,7 @@ int main(void)
       cmocka_unit_test(test_hmac_empty_key_and_misuse),
       cmocka_unit_test(test_sha256),
       cmocka_unit_test(test_md5_rfc1321),
+      cmocka_unit_test(test_sha1),
       cmocka_unit_test(test_hash_misuse),
       cmocka_unit_test(test_hkdf_rfc5869),
       cmocka_unit_test(test_hkdf_rejects),

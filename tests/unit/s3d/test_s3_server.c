@@ -18,9 +18,9 @@
  * (wrong secret, unknown key, anonymous, clock skew, malformed header,
  * missing content hash, presigned valid/expired, aws-chunked with a good
  * and a tampered chunk), body digests (x-amz-content-sha256, Content-MD5,
- * x-amz-checksum-crc32c/-sha256), NotImplemented, the error XML, ranges and
- * 416, 304/412, HEAD, a 64 MiB PUT, a 64 MiB streamed GET, malformed HTTP,
- * oversized headers, a slow client, and graceful close (the loop closes
+ * x-amz-checksum-crc32/-crc32c/-sha1/-sha256), NotImplemented, the error XML,
+ * ranges and 416, 304/412, HEAD, a 64 MiB PUT, a 64 MiB streamed GET, malformed
+ * HTTP, oversized headers, a slow client, and graceful close (the loop closes
  * with no handle left).
  */
 #include "ks/codec.h"
@@ -685,24 +685,42 @@ static void test_payload_digests(void **state)
   tresp_free(&r);
   q.extra = "x-amz-checksum-crc32: AAAAAA==\r\n";
   t_do(&q, &r);
+  t_assert_error(&r, 400, "BadDigest");
+  tresp_free(&r);
+  q.extra = "x-amz-checksum-sha1: AAAAAAAAAAAAAAAAAAAAAAAAAAA=\r\n";
+  t_do(&q, &r);
+  t_assert_error(&r, 400, "BadDigest");
+  tresp_free(&r);
+  q.extra = "x-amz-checksum-crc64nvme: AAAAAAAAAAA=\r\n";
+  t_do(&q, &r);
   t_assert_error(&r, 501, "NotImplemented");
   tresp_free(&r);
   assert_int_equal(atomic_load(puts), before); /* nothing reached the store */
   /* the right digests pass */
   uint8_t md5[16], sha[32];
-  char m64[32], s64[64], c64[16], extra[256];
+  char m64[32], s64[64], c64[16], extra[512];
   ks_md5(body, strlen(body), md5);
   ks_sha256(body, strlen(body), sha);
   uint32_t crc = ks_crc32c(0, body, strlen(body));
   uint8_t be[4] = {(uint8_t)(crc >> 24), (uint8_t)(crc >> 16),
                    (uint8_t)(crc >> 8), (uint8_t)crc};
+  struct iovec biov = {(void *)body, strlen(body)};
+  uint32_t ieee = ks_crc32_iov(0, &biov, 1);
+  uint8_t be2[4] = {(uint8_t)(ieee >> 24), (uint8_t)(ieee >> 16),
+                    (uint8_t)(ieee >> 8), (uint8_t)ieee};
+  uint8_t sha1[KS_SHA1_LEN];
+  assert_int_equal(ks_hash(KS_HASH_SHA1, body, strlen(body), sha1), 0);
+  char i64[16], h64[32];
   ks_b64_encode(m64, sizeof(m64), md5, 16);
   ks_b64_encode(s64, sizeof(s64), sha, 32);
   ks_b64_encode(c64, sizeof(c64), be, 4);
+  ks_b64_encode(i64, sizeof(i64), be2, 4);
+  ks_b64_encode(h64, sizeof(h64), sha1, KS_SHA1_LEN);
   snprintf(extra, sizeof(extra),
            "Content-MD5: %s\r\nx-amz-checksum-sha256: %s\r\n"
-           "x-amz-checksum-crc32c: %s\r\n",
-           m64, s64, c64);
+           "x-amz-checksum-crc32c: %s\r\nx-amz-checksum-crc32: %s\r\n"
+           "x-amz-checksum-sha1: %s\r\n",
+           m64, s64, c64, i64, h64);
   q.extra = extra;
   t_do(&q, &r);
   assert_int_equal(r.status, 200);
