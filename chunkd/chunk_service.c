@@ -3,7 +3,7 @@
  *
  * A request's life:
  *   handler (loop)   decode the body, find the device, make a job, queue it
- *                    on its device (or answer at once: KS_EPROTO, -ENOENT for
+ *                    on its device (or answer at once: KS_EPROTO, -ENODEV for
  *                    an unknown device, KS_EBUSY when the queue is full);
  *   job_work (pool)  the blocking store call;
  *   job_after (loop) start the device's next job, encode the answer, reply
@@ -270,9 +270,12 @@ static int job_decode(ks_chunk_service_t *svc, chunk_job_t *j)
   }
   if (rc != 0)
     return rc;
+  /* -ENODEV, not the store's -ENOENT: "no such fragment" is an answer
+   * about data, while an unknown device means the caller's device list is
+   * stale (a device replaced under a new id) and it should list again. */
   int idx = ks_chunk_store_dev_find(svc->sv_store, dev);
   if (idx < 0)
-    return idx;
+    return -ENODEV;
   j->cj_queue = (size_t)idx;
   return 0;
 }

@@ -18,7 +18,12 @@
  * i goes to the device of i-th highest score, skipping nodes already used
  * while unused nodes remain (failure domain = node) and never using a
  * device twice.  Adding or losing a device moves only the fragments whose
- * top choices changed.
+ * top choices changed.  With fewer usable devices than fragments the last
+ * fragment indexes stay unplaced (object.h, DEGRADED WRITES).
+ *
+ * Device lists are per node and renewed one node at a time (object_int.h);
+ * a start is every node's listing at once, waiting for one already in
+ * flight rather than starting a second.
  */
 #include "object_int.h"
 
@@ -30,6 +35,7 @@
 #include "ks/time.h"
 
 #include <assert.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -41,6 +47,8 @@ static int opts_check(const ks_client_opts_t *o)
       o->nchunkd > KS_OBJ_CHUNKD_MAX || o->chunkd == NULL)
     return -EINVAL;
   unsigned k = o->k ? o->k : 4, m = o->k ? o->m : 2;
+  if (o->write_quorum != 0 && (o->write_quorum < k || o->write_quorum > k + m))
+    return -EINVAL;
   size_t cs = o->chunk_size ? o->chunk_size : KS_CHUNK_SIZE_DEFAULT;
   size_t im = o->inline_max ? o->inline_max : KS_OBJ_INLINE_DEFAULT;
   if (k + m > KS_META_LOCS_MAX || cs > KS_CHUNK_MAX_LEN || im >= cs ||
@@ -74,9 +82,10 @@ static void client_free(ks_client_t *c)
 {
   for (size_t i = 0; i < KS__OBJ_EC_MAX; i++)
     ks_ec_destroy(c->ecs[i]);
+  for (size_t i = 0; c->nodes != NULL && i < c->nnodes; i++)
+    free(c->nodes[i].devs);
   free(c->nodes);
   free(c->devs);
-  free(c->lists);
   free(c);
 }
 
@@ -120,6 +129,11 @@ int ks_client_new(uv_loop_t *loop, const ks_client_opts_t *o, ks_client_t **out)
   c->kms = o->kms;
   c->k = o->k ? o->k : 4;
   c->m = o->k ? o->m : 2;
+  /* k + 1: one more fragment than a read needs, so an acknowledged chunk
+   * survives one more loss (object.h, DEGRADED WRITES) */
+  c->write_quorum =
+      o->write_quorum ? o->write_quorum : (c->m > 0 ? c->k + 1 : c->k);
+  c->refresh_ms = o->refresh_ms ? o->refresh_ms : KS_OBJ_REFRESH_DEFAULT_MS;
   c->chunk_size = o->chunk_size ? o->chunk_size : KS_CHUNK_SIZE_DEFAULT;
   c->inline_max = o->inline_max ? o->inline_max : KS_OBJ_INLINE_DEFAULT;
   c->window = o->window ? o->window : KS_OBJ_WINDOW_DEFAULT;
@@ -233,38 +247,47 @@ static long place_one(const ks_client_t *c, uint64_t key, const unsigned *out,
 int ks_client_place(const ks_client_t *c, const uint8_t chunk_id[32],
                     unsigned n, unsigned out[])
 {
-  if (n > c->ndevs)
-    return KS_EBUSY;
+  unsigned placed = n < c->ndevs ? n : (unsigned)c->ndevs;
   uint64_t key;
   memcpy(&key, chunk_id, sizeof(key));
-  for (unsigned i = 0; i < n; i++) {
+  for (unsigned i = 0; i < placed; i++) {
     long d = place_one(c, key, out, i, true);
     if (d < 0)
       d = place_one(c, key, out, i, false);
     assert(d >= 0);
     out[i] = (unsigned)d;
   }
-  return 0;
+  for (unsigned i = placed; i < n; i++)
+    out[i] = KS_OBJ_UNPLACED;
+  return (int)placed;
 }
 
-/* ---- start: DEV_LIST on every node -------------------------------------- */
+const ks_meta_loc_t ks__obj_loc_none = {"", {{0}}};
 
+bool ks__obj_loc_absent(const ks_meta_loc_t *l)
+{
+  return l->node[0] == '\0' && ks_id_is_zero(&l->dev);
+}
+
+/* ---- device lists: DEV_LIST per node, start = every node --------------- */
+
+/* c->devs from every node's last list: the devices listed "ok". */
 static int devs_rebuild(ks_client_t *c)
 {
   size_t n = 0;
   for (size_t i = 0; i < c->nnodes; i++)
-    n += c->lists[i].ndevs;
+    n += c->nodes[i].ndevs;
   ks__obj_dev_t *devs = calloc(n ? n : 1, sizeof(*devs));
   if (devs == NULL)
     return -ENOMEM;
   n = 0;
   for (size_t i = 0; i < c->nnodes; i++)
-    for (size_t j = 0; j < c->lists[i].ndevs; j++) {
-      const ks_dev_info_t *di = &c->lists[i].devs[j];
-      if (di->state != KS_DEV_OK)
+    for (size_t j = 0; j < c->nodes[i].ndevs; j++) {
+      const ks__obj_ndev_t *nd = &c->nodes[i].devs[j];
+      if (nd->state != KS_DEV_OK)
         continue;
-      devs[n] = (ks__obj_dev_t){(unsigned)i, di->id,
-                                dev_hash(c->nodes[i].addr, &di->id)};
+      devs[n] = (ks__obj_dev_t){(unsigned)i, nd->id,
+                                dev_hash(c->nodes[i].addr, &nd->id)};
       n++;
     }
   free(c->devs);
@@ -273,45 +296,103 @@ static int devs_rebuild(ks_client_t *c)
   return 0;
 }
 
-static void dev_list_cb(ks_frag_call_t *call, int status)
+/* Keep a node's answer: its table, then the flat one. */
+static int node_store(ks_client_t *c, ks__obj_node_t *node,
+                      const ks_frag_call_t *call)
 {
-  ks_client_t *c = call->data;
+  ks__obj_ndev_t *devs = calloc(call->ndevs ? call->ndevs : 1, sizeof(*devs));
+  if (devs == NULL)
+    return -ENOMEM;
+  for (size_t j = 0; j < call->ndevs; j++)
+    devs[j] = (ks__obj_ndev_t){call->devs[j].id, call->devs[j].state};
+  free(node->devs);
+  node->devs = devs;
+  node->ndevs = call->ndevs;
+  node->listed = true;
+  return devs_rebuild(c);
+}
+
+/* One node's part of a start is over. */
+static void start_one(ks_client_t *c, int status)
+{
   if (status != 0 && c->lists_status == 0)
     c->lists_status = status;
   if (--c->lists_pending > 0)
     return;
-  int rc = c->lists_status;
-  if (rc == 0)
-    rc = devs_rebuild(c);
-  for (size_t i = 0; i < c->nnodes; i++)
-    ks_frag_call_release(&c->lists[i]);
-  free(c->lists);
-  c->lists = NULL;
-  c->start_cb(c->start_arg, rc);
+  c->starting = false;
+  c->start_cb(c->start_arg, c->lists_status);
+}
+
+static ks_client_t *node_client(ks__obj_node_t *node)
+{
+  return node->list.data;
+}
+
+static void dev_list_cb(ks_frag_call_t *call, int status)
+{
+  ks__obj_node_t *node =
+      (ks__obj_node_t *)((char *)call - offsetof(ks__obj_node_t, list));
+  ks_client_t *c = node_client(node);
+  node->listing = false;
+  /* a failed listing keeps the node's last list: its devices stay where
+   * they were, and writes to them fail (and retry the listing) if gone */
+  if (status == 0 && c->closing == 0)
+    status = node_store(c, node, call);
+  ks_frag_call_release(call);
+  if (node->start_wait) {
+    node->start_wait = false;
+    start_one(c, status);
+  }
+}
+
+static int node_list(ks_client_t *c, ks__obj_node_t *node)
+{
+  node->list = (ks_frag_call_t){.data = c};
+  node->listed_ms = uv_now(c->loop);
+  int rc = ks_frag_dev_list(node->rpc, &node->list, c->timeout_ms, dev_list_cb);
+  node->listing = rc == 0;
+  return rc;
+}
+
+void ks__obj_refresh(ks_client_t *c, ks__obj_node_t *node)
+{
+  if (c->closing > 0 || node->listing ||
+      (node->listed_ms != 0 &&
+       uv_now(c->loop) - node->listed_ms < KS__OBJ_RELIST_MS))
+    return;
+  (void)node_list(c, node); /* best effort: the next failure tries again */
+}
+
+void ks__obj_refresh_older(ks_client_t *c, uint32_t age_ms)
+{
+  uint64_t now = uv_now(c->loop);
+  for (size_t i = 0; i < c->nnodes; i++) {
+    ks__obj_node_t *node = &c->nodes[i];
+    if (!node->listed || now - node->listed_ms >= age_ms)
+      ks__obj_refresh(c, node);
+  }
 }
 
 int ks_client_start(ks_client_t *c, ks_client_cb cb, void *arg)
 {
-  if (c->lists != NULL)
+  if (c->starting || c->closing > 0)
     return KS_EBUSY;
-  c->lists = calloc(c->nnodes, sizeof(*c->lists));
-  if (c->lists == NULL)
-    return -ENOMEM;
+  c->starting = true;
   c->start_cb = cb;
   c->start_arg = arg;
   c->lists_status = 0;
-  c->lists_pending = 1;
+  c->lists_pending = 1; /* held while starting */
   for (size_t i = 0; i < c->nnodes; i++) {
-    c->lists[i].data = c;
-    int rc = ks_frag_dev_list(c->nodes[i].rpc, &c->lists[i], c->timeout_ms,
-                              dev_list_cb);
-    if (rc == 0)
+    ks__obj_node_t *node = &c->nodes[i];
+    int rc = node->listing ? 0 : node_list(c, node);
+    if (rc == 0) {
+      node->start_wait = true; /* a listing in flight counts as ours */
       c->lists_pending++;
-    else if (c->lists_status == 0)
+    } else if (c->lists_status == 0) {
       c->lists_status = rc;
+    }
   }
-  ks_frag_call_t hold = {.data = c};
-  dev_list_cb(&hold, 0); /* drop the start's own hold */
+  start_one(c, 0);
   return 0;
 }
 

@@ -5,14 +5,21 @@
  * A put runs `window` slots.  A slot takes the next chunk of the body,
  * seals it on the threadpool (gathering the plaintext first when it spans
  * iovec pieces), then on the loop places it and writes its k+m fragments
- * in parallel; when all are stored it records the extent (descriptor and
- * locations, in the put's arena) and takes the next chunk.  The body's MD5
+ * in parallel (those that have a device); when all have answered and at
+ * least the write quorum are stored, it records the extent (descriptor and
+ * locations, the marker for each fragment not stored, in the put's arena)
+ * and takes the next chunk (object.h, DEGRADED WRITES).  A fragment that
+ * fails asks for its node's device list again (object_int.h), so the
+ * next chunks are placed on what the daemon has now.  The body's MD5
  * (the ETag), when the caller did not give it, is one more threadpool job.
  * When every chunk is stored and the MD5 is known, the delta goes to meta.
  *
- * Failure: the first error stops new chunks; the op finishes with it once
- * the slots in flight have drained (their buffers are theirs until then).
- * Fragments already written stay as garbage (no GC yet).
+ * Failure: the first error stops new chunks (a chunk short of its quorum
+ * is one: KS_EBUSY, whatever its fragments answered, since chunkd's and
+ * the RPC layer's errno values would read as metadata answers: -ENOENT is
+ * also "no such key"); the op finishes with it once the slots in flight
+ * have drained (their buffers are theirs until then).  Fragments already
+ * written stay as garbage (no GC yet).
  *
  * Inline blob (composition kind 1): u8 version (1) | blob chunk descriptor
  * | blob fragment 0 of a 1+1 seal (ciphertext, GCM tag, zero padding).
@@ -42,6 +49,11 @@ typedef struct put_slot {
   ks_chunk_desc_t desc;
   uint8_t addr[KS_CHUNK_ID_LEN];
   unsigned place[KS_META_LOCS_MAX];
+  /* fragment i's device, copied at placement (c->devs may be rebuilt
+   * while the writes run), and its write's status: KS_EBUSY until one
+   * answered, and for a fragment with no device */
+  ks__obj_dev_t where[KS_META_LOCS_MAX];
+  int fstatus[KS_META_LOCS_MAX];
   ks_frag_call_t *calls;
   unsigned pending;
   int status;
@@ -202,8 +214,10 @@ static int slot_extent(put_slot_t *s)
   if (rc == 0) {
     memcpy(d, e.buf.data, e.buf.len);
     for (unsigned i = 0; i < n; i++) {
-      const ks__obj_dev_t *dev = &c->devs[s->place[i]];
-      locs[i] = (ks_meta_loc_t){c->nodes[dev->node].addr, dev->id};
+      const ks__obj_dev_t *dev = &s->where[i];
+      locs[i] = s->fstatus[i] == 0
+                    ? (ks_meta_loc_t){c->nodes[dev->node].addr, dev->id}
+                    : ks__obj_loc_none;
     }
     ps->ext[s->index] = (ks_meta_extent_t){
         s->index * c->chunk_size, s->len, d, (uint32_t)e.buf.len, n, locs};
@@ -212,47 +226,89 @@ static int slot_extent(put_slot_t *s)
   return rc;
 }
 
-static void frag_put_cb(ks_frag_call_t *call, int status)
+/* The quorum (object.h, DEGRADED WRITES): enough fragments stored for
+ * the chunk to be acknowledged.  An acknowledged chunk with `stored`
+ * fragments survives the loss of stored - k more of their holders. */
+static int slot_quorum(const put_slot_t *s)
 {
-  put_slot_t *s = call->data;
-  ks_frag_call_release(call);
-  if (status != 0 && s->status == 0)
-    s->status = status;
+  const ks_client_t *c = s->ps->op->_c;
+  unsigned stored = 0;
+  for (unsigned i = 0; i < c->k + c->m; i++)
+    stored += s->fstatus[i] == 0;
+  return stored >= c->write_quorum ? 0 : KS_EBUSY;
+}
+
+static void slot_frag_done(put_slot_t *s)
+{
   if (--s->pending > 0)
     return;
+  if (s->status == 0)
+    s->status = slot_quorum(s);
   if (s->status == 0)
     s->status = slot_extent(s);
   slot_done(s);
 }
 
+/* A fragment write failed: remember why, and have its node listed again
+ * (an unknown device was replaced, a failed one is to be avoided). */
+static void frag_failed(put_slot_t *s, unsigned i, int status)
+{
+  ks_client_t *c = s->ps->op->_c;
+  s->fstatus[i] = status;
+  ks__obj_refresh(c, &c->nodes[s->where[i].node]);
+}
+
+static void frag_put_cb(ks_frag_call_t *call, int status)
+{
+  put_slot_t *s = call->data;
+  unsigned i = (unsigned)(call - s->calls);
+  ks_frag_call_release(call);
+  if (status != 0)
+    frag_failed(s, i, status);
+  else
+    s->fstatus[i] = 0;
+  slot_frag_done(s);
+}
+
 static void slot_frags_put(put_slot_t *s)
 {
   ks_client_t *c = s->ps->op->_c;
-  unsigned n = c->k + c->m;
+  unsigned n = c->k + c->m, placed = 0;
+  for (unsigned i = 0; i < n; i++)
+    s->fstatus[i] = KS_EBUSY;
   int rc = ks__obj_frag_addr(&s->desc, s->addr);
-  if (rc == 0)
+  if (rc == 0) {
     rc = ks_client_place(c, s->desc.id, n, s->place);
-  s->calls = rc ? NULL : calloc(n, sizeof(*s->calls));
+    placed = rc > 0 ? (unsigned)rc : 0;
+    rc = rc < 0 ? rc : 0;
+  }
+  if (rc == 0 && placed < c->write_quorum) {
+    ks__obj_refresh_older(c, 0);
+    rc = KS_EBUSY;
+  }
+  for (unsigned i = 0; i < placed; i++)
+    s->where[i] = c->devs[s->place[i]];
+  s->calls = rc ? NULL : calloc(n ? n : 1, sizeof(*s->calls));
   if (rc == 0 && s->calls == NULL)
     rc = -ENOMEM;
+  s->status = rc;
   s->pending = 1; /* held while starting */
-  for (unsigned i = 0; rc == 0 && i < n; i++) {
-    const ks__obj_dev_t *dev = &c->devs[s->place[i]];
+  for (unsigned i = 0; rc == 0 && i < placed; i++) {
+    const ks__obj_dev_t *dev = &s->where[i];
     ks_frag_put_req_t req = {
         .dev = dev->id, .k = (uint8_t)c->k, .m = (uint8_t)c->m};
     memcpy(req.key.chunk_id, s->addr, KS_CHUNK_ID_LEN);
     req.key.index = (uint8_t)i;
     struct iovec iov = {s->frags + (size_t)i * s->frag_len, s->frag_len};
     s->calls[i].data = s;
-    rc = ks_frag_put(c->nodes[dev->node].rpc, &s->calls[i], &req, &iov, 1,
-                     c->timeout_ms, frag_put_cb);
-    if (rc == 0)
+    int frc = ks_frag_put(c->nodes[dev->node].rpc, &s->calls[i], &req, &iov, 1,
+                          c->timeout_ms, frag_put_cb);
+    if (frc == 0)
       s->pending++;
+    else
+      frag_failed(s, i, frc);
   }
-  if (rc != 0 && s->status == 0)
-    s->status = rc;
-  ks_frag_call_t hold = {.data = s};
-  frag_put_cb(&hold, 0);
+  slot_frag_done(s);
 }
 
 /* The inline blob: version, descriptor, fragment 0. */
@@ -396,8 +452,13 @@ static int put_start(ks_obj_op_t *op, uint8_t type, bool allow_inline)
   ps->inl = allow_inline && op->body_len > 0 && op->body_len <= c->inline_max;
   ps->nchunks =
       ps->inl ? 1 : (op->body_len + c->chunk_size - 1) / c->chunk_size;
-  if (!ps->inl && ps->nchunks > 0 && c->ndevs < c->k + c->m)
-    return KS_EBUSY;
+  if (!ps->inl && ps->nchunks > 0) {
+    ks__obj_refresh_older(c, c->refresh_ms);
+    if (c->ndevs < c->write_quorum) {
+      ks__obj_refresh_older(c, 0); /* devices may be back: look again */
+      return KS_EBUSY;
+    }
+  }
   if (ps->nchunks > KS_META_EXTENTS_MAX)
     return KS_ETOOBIG;
   ps->nslots = c->window;

@@ -9,7 +9,8 @@
  *      from it (object.h, FRAGMENT ADDRESSES);
  *   2. FRAG_GET of the k data fragments in parallel;
  *   3. each one that fails (any error: missing, corrupt, device failed,
- *      timeout, unknown node, wrong length) is replaced by the next
+ *      timeout, unknown node, wrong length), or that the extent marks
+ *      absent (a degraded write: no call is made), is replaced by the next
  *      parity fragment not yet tried, keeping k in flight or held;
  *   4. with k fragments, ks_chunk_open on the threadpool rebuilds missing
  *      data fragments, unwraps the DEK, decrypts and verifies;
@@ -182,6 +183,8 @@ static int frag_start(read_state_t *rs, unsigned i)
 {
   ks_client_t *c = rs->op->_c;
   const ks_meta_loc_t *loc = &rs->x->locs[i];
+  if (ks__obj_loc_absent(loc))
+    return -ENOENT; /* never written (object.h, DEGRADED WRITES) */
   ks__obj_node_t *node = ks__obj_node(c, loc->node);
   if (node == NULL)
     return -EHOSTUNREACH; /* a node this client does not know */

@@ -6,7 +6,7 @@
  * NFS and FUSE gateways will use it the same way.
  *
  * A ks_client_t holds one meta client, one RPC client per chunk daemon with
- * the devices that daemon listed (DEV_LIST at start), the tenant key
+ * the devices that daemon listed (DEVICE LISTS below), the tenant key
  * provider and the EC profile.  Tenants are per operation: one client
  * serves every tenant of a gateway.
  *
@@ -15,7 +15,8 @@
  * AES-256-GCM, DEK wrapped by the tenant KEK, k+m fragments), placed by
  * rendezvous hashing of (chunk id, device) over the devices of every chunk
  * daemon (k+m distinct devices, distinct nodes first), and its fragments
- * are written in parallel; at most `window` chunks of one operation are in
+ * are written in parallel (a write quorum of them must succeed: DEGRADED
+ * WRITES); at most `window` chunks of one operation are in
  * flight, so a 5 GiB body costs window * (k+m)/k * chunk bytes of memory.
  * Then one delta (PUT_OBJECT / PUT_PART) records the composition.  Objects
  * of at most inline_max bytes (4 KiB default) are stored in the
@@ -41,6 +42,29 @@
  * open (decrypt + verify) on the threadpool.  Only chunks a range touches
  * are read.  One answer is at most the rest of one chunk.
  *
+ * DEGRADED WRITES.  A chunk's write succeeds when at least write_quorum of
+ * its k+m fragments are stored (default k+1: 5 of 6 for 4+2, as Ceph's
+ * min_size for EC pools), so one lost device does not stop writes.  With
+ * fewer usable devices than k+m the chunk is placed on the usable ones
+ * (still one fragment per device) and the rest are not written.  Every
+ * fragment not stored (not placed, or its write failed) is recorded in the
+ * extent as absent: location node "" and device id all zero, a value no
+ * real location has, so meta and the extent encoding are unchanged; reads
+ * skip absent fragments without a call, and a repair service can find
+ * under-replicated chunks by them.  DURABILITY: an acknowledged chunk with
+ * w fragments stored (write_quorum <= w <= k+m) survives the loss of any
+ * w - k more of their holders; at the default quorum, at least one.  Fewer
+ * than write_quorum stored (or placeable): the write fails with KS_EBUSY
+ * (retryable: the storage is short of devices, not the request wrong), no
+ * delta is proposed, so nothing of it becomes visible.
+ *
+ * DEVICE LISTS.  start lists every daemon's devices (DEV_LIST); after
+ * that a daemon's list is renewed in the background when a fragment write
+ * to it fails (chunkd answers -ENODEV for a device id it does not have,
+ * e.g. one replaced by an empty device with a new id, -EIO for a failed
+ * one), at most once a second per daemon, and when a write starts and the
+ * list is older than refresh_ms.  Placement uses only devices listed "ok".
+ *
  * TENANT KEYS.  A write whose tenant has no keys in the provider yet
  * (-ENOKEY) creates them (ks_kms_tenant_create) and seals again: meta, not
  * the provider, is where tenants are made, and the bucket check has shown
@@ -55,9 +79,11 @@
  *
  * NOT DONE.  Fragments of deleted or overwritten objects, of aborted
  * uploads and of writes that failed before their delta are not collected
- * (garbage collection comes later).  A failed fragment write fails the
- * operation (no retry on another device).  A fragment slower than the RPC
- * timeout is replaced by parity only when it times out (no hedging).
+ * (garbage collection comes later).  A failed fragment write is not
+ * retried on another device (the chunk is stored degraded, or the write
+ * fails); absent fragments are not rebuilt (repair comes later).  A
+ * fragment slower than the RPC timeout is replaced by parity only when it
+ * times out (no hedging).
  *
  * LIFECYCLE.  new -> start (lists the devices; the callback says when
  * puts may run) -> operations -> close (after every operation finished).
@@ -70,7 +96,10 @@
  * ERRORS: 0, KS_META_E* (ks/proto_meta.h), RPC errors (KS_ETIMEDOUT,
  * KS_ECLOSED, -ECONNREFUSED, ...), chunk errors (KS_EAUTH, -ENODATA when
  * fewer than k fragments can be read), kms errors, -EINVAL, -ENOMEM,
- * KS_EBUSY (no placement: fewer than k+m usable devices).
+ * KS_EBUSY (a write could not store write_quorum fragments of a chunk:
+ * too few usable devices, or their writes failed).  A fragment write's own
+ * error (chunkd's -ENOENT, -EEXIST, ... or the RPC layer's) never reaches
+ * the caller: those numbers are also KS_META_E* codes ("no such key").
  *
  * THREADS: the loop thread of the client only.
  */
@@ -92,6 +121,9 @@
 #define KS_OBJ_INLINE_DEFAULT 4096
 #define KS_OBJ_WINDOW_DEFAULT 4
 #define KS_OBJ_CHUNKD_MAX 64
+#define KS_OBJ_REFRESH_DEFAULT_MS 10000
+/* ks_client_place: a fragment that has no device. */
+#define KS_OBJ_UNPLACED UINT32_MAX
 
 typedef struct ks_client ks_client_t;
 
@@ -101,6 +133,10 @@ typedef struct ks_client_opts {
   size_t nchunkd;            /* 1..KS_OBJ_CHUNKD_MAX */
   ks_kms_t *kms;             /* borrowed: must outlive the client */
   unsigned k, m;             /* EC profile; 0, 0: 4 + 2 */
+  unsigned write_quorum;     /* fragments a chunk write needs, k..k+m;
+                                0: k + 1 (k when m is 0) */
+  uint32_t refresh_ms;       /* renew device lists older than this on a
+                                write; 0: KS_OBJ_REFRESH_DEFAULT_MS */
   size_t chunk_size;         /* 0: KS_CHUNK_SIZE_DEFAULT */
   size_t inline_max;         /* 0: KS_OBJ_INLINE_DEFAULT; < chunk_size */
   unsigned window;           /* chunks in flight per write; 0: 4 */
@@ -114,8 +150,9 @@ typedef void (*ks_client_cb)(void *arg, int status);
 int ks_client_new(uv_loop_t *loop, const ks_client_opts_t *opts,
                   ks_client_t **out);
 /* List every chunk daemon's devices; cb(arg, 0) when all answered, or the
- * first error.  May be called again to refresh.  Writes fail with KS_EBUSY
- * until a start has succeeded with at least k+m usable devices. */
+ * first error.  May be called again to refresh (KS_EBUSY while a start
+ * runs).  Writes fail with KS_EBUSY while fewer than write_quorum usable
+ * devices are known. */
 int ks_client_start(ks_client_t *c, ks_client_cb cb, void *arg);
 /* Usable devices known now. */
 size_t ks_client_devices(const ks_client_t *c);
@@ -124,7 +161,9 @@ size_t ks_client_devices(const ks_client_t *c);
 void ks_client_close(ks_client_t *c, ks_rpc_close_cb cb, void *arg);
 
 /* Which fragment indexes of a chunk go where: out[i] = index into the
- * client's device table for fragment i, i < k+m.  Exposed for tests. */
+ * client's device table for fragment i, i < n, or KS_OBJ_UNPLACED when
+ * fewer than n devices are usable (the last indexes, so parity goes
+ * before data).  Returns how many were placed.  Exposed for tests. */
 int ks_client_place(const ks_client_t *c, const uint8_t chunk_id[32],
                     unsigned n, unsigned out[]);
 

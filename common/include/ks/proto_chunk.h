@@ -31,7 +31,8 @@
  *
  *   fragment info: u8 k u8 m u64 payload length u32 payload crc32c
  *
- * Errors travel as the RPC status: -ENOENT (no such fragment or device),
+ * Errors travel as the RPC status: -ENOENT (no such fragment), -ENODEV (unknown device id: the caller's
+ * device list is stale),
  * -EEXIST (a different fragment already has this key), KS_ECORRUPT (the
  * stored fragment fails its checks; the bytes are never returned), KS_EBADCRC
  * (a PUT's bulk does not match its crc), -EIO (failed device), -EINVAL,

@@ -365,8 +365,8 @@ static void test_errors_travel(void **state)
   /* unknown device */
   ks_frag_req_t bad = r;
   memset(bad.dev.b, 0xee, sizeof(bad.dev.b));
-  assert_int_equal(do_put(&f, &bad, p, n), -ENOENT);
-  assert_int_equal(do_get(&f, &bad, NULL, 0), -ENOENT);
+  assert_int_equal(do_put(&f, &bad, p, n), -ENODEV);
+  assert_int_equal(do_get(&f, &bad, NULL, 0), -ENODEV);
 
   /* other content under the same key */
   assert_int_equal(do_put(&f, &r, p, n), 0);

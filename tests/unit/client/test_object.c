@@ -5,9 +5,13 @@
  * and 10 MiB + odd bytes; ranges across chunk boundaries; degraded reads
  * with 2 of 6 devices' fragments deleted or corrupted (byte-identical) and
  * with 3 lost (error); multipart; metadata-only copy; delete; tenancy; and
- * no plaintext in any file the daemons wrote.  Tenant keys are not made
- * up front: the first write creates them.  Ends with uv_loop_close()
- * == 0.
+ * no plaintext in any file the daemons wrote.  Degraded writes: with one
+ * of 6 devices gone a write stores 5 fragments and marks the 6th absent,
+ * placement skips devices listed failed, with two gone a write fails with
+ * KS_EBUSY and leaves no object, a lower write quorum is honoured; and a
+ * device replaced under a running client (new id: chunkd answers -ENODEV)
+ * is learnt from the failure.  Tenant keys are not made up front: the
+ * first write creates them.  Ends with uv_loop_close() == 0.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -605,6 +609,198 @@ static void test_no_plaintext(void **state)
   fx_stop(&f);
 }
 
+/* ---- degraded writes ------------------------------------------------------
+ */
+
+static void wake_cb(uv_timer_t *t)
+{
+  *(bool *)t->data = true;
+}
+
+/* Run the loop for ms milliseconds. */
+static void loop_sleep(fx_t *f, uint64_t ms)
+{
+  bool done = false;
+  uv_timer_t t;
+  assert_int_equal(uv_timer_init(&f->loop, &t), 0);
+  t.data = &done;
+  assert_int_equal(uv_timer_start(&t, wake_cb, ms, 0), 0);
+  run_until(&f->loop, &done);
+  done = false;
+  uv_close((uv_handle_t *)&t, NULL);
+  uv_run(&f->loop, UV_RUN_NOWAIT);
+}
+
+static void client_relist(fx_t *f, ks_client_t *cl)
+{
+  int st = 1;
+  assert_int_equal(ks_client_start(cl, started_cb, &st), 0);
+  while (st == 1)
+    uv_run(&f->loop, UV_RUN_ONCE);
+  assert_int_equal(st, 0);
+}
+
+/* Fragments of key's chunks marked absent, checking that every extent
+ * has k+m locations, absent ones exactly the marker, present ones on a
+ * device chunkd has now; absent_at[i] counts absent fragments of index i. */
+static unsigned absent_count(fx_t *f, const char *key, unsigned absent_at[6])
+{
+  ks_obj_op_t op = {.tenant = tenant, .bucket = "bk", .key = key};
+  assert_int_equal(run_op(f, ks_obj_get, &op), 0);
+  const ks_meta_comp_t *m = &op.reply.r.comp;
+  unsigned n = 0;
+  memset(absent_at, 0, 6 * sizeof(*absent_at));
+  for (uint32_t e = 0; e < m->nextents; e++) {
+    assert_int_equal(m->extents[e].nlocs, 6);
+    for (uint32_t i = 0; i < 6; i++) {
+      const ks_meta_loc_t *l = &m->extents[e].locs[i];
+      if (l->node[0] == '\0') {
+        assert_true(ks_id_is_zero(&l->dev));
+        absent_at[i]++;
+        n++;
+        continue;
+      }
+      assert_string_equal(l->node, f->addr_chunk);
+      assert_true(ks_chunk_store_dev_find(f->cst, &l->dev) >= 0);
+    }
+  }
+  ks_obj_op_release(&op);
+  return n;
+}
+
+static void dev_remove(fx_t *f, int i)
+{
+  sh("rm -rf", f->dev[i]);
+}
+
+static void test_degraded_writes(void **state)
+{
+  (void)state;
+  fx_t f;
+  setup(&f);
+  unsigned at[6];
+  size_t n = 5 * MIB + 7; /* 2 chunks */
+  uint8_t *p = pattern(n, 11);
+  assert_int_equal(put_bytes(&f, "bk", "a", p, n, NULL), 0);
+  assert_int_equal(absent_count(&f, "a", at), 0);
+
+  /* one device lost under the client: its fragment fails, 5 of 6 are
+   * stored (the quorum), the 6th marked absent; everything reads */
+  dev_remove(&f, 5);
+  assert_int_equal(put_bytes(&f, "bk", "b", p, n, NULL), 0);
+  assert_int_equal(absent_count(&f, "b", at), 2);
+  assert_int_equal(get_check(&f, "b", p, 0, n, 1 << 20), 0);
+  assert_int_equal(get_check(&f, "a", p, 0, n, 1 << 20), 0);
+
+  /* listed again: the failed device is not placed on; the last fragment
+   * index has no device */
+  client_relist(&f, f.cl);
+  assert_int_equal(ks_client_devices(f.cl), 5);
+  uint8_t id[32] = {7};
+  unsigned out[6];
+  assert_int_equal(ks_client_place(f.cl, id, 6, out), 5);
+  assert_int_equal(out[5], KS_OBJ_UNPLACED);
+  for (unsigned i = 0; i < 5; i++) {
+    assert_true(out[i] < 5);
+    for (unsigned j = 0; j < i; j++)
+      assert_int_not_equal(out[i], out[j]);
+  }
+  assert_int_equal(put_bytes(&f, "bk", "c", p, n, NULL), 0);
+  assert_int_equal(absent_count(&f, "c", at), 2);
+  assert_int_equal(at[5], 2);
+  assert_int_equal(get_check(&f, "c", p, 0, n, 1 << 20), 0);
+
+  /* a second device lost: 4 of 6 is short of the quorum; the write fails
+   * with a retryable storage error and leaves no object */
+  dev_remove(&f, 4);
+  assert_int_equal(put_bytes(&f, "bk", "d", p, n, NULL), KS_EBUSY);
+  assert_int_equal(get_check(&f, "d", p, 0, 1, 1), KS_META_ENOKEY);
+  client_relist(&f, f.cl);
+  assert_int_equal(ks_client_devices(f.cl), 4);
+  assert_int_equal(ks_client_place(f.cl, id, 6, out), 4);
+  assert_int_equal(put_bytes(&f, "bk", "d", p, n, NULL), KS_EBUSY);
+  assert_int_equal(get_check(&f, "d", p, 0, 1, 1), KS_META_ENOKEY);
+  /* inline objects need no device; the rest still reads (c: 4 left) */
+  assert_int_equal(put_bytes(&f, "bk", "small", p, 100, NULL), 0);
+  assert_int_equal(get_check(&f, "small", p, 0, 100, 100), 0);
+  assert_int_equal(get_check(&f, "c", p, 0, n, 1 << 20), 0);
+
+  /* a client whose quorum is k writes with 4 devices: 2 fragments absent
+   * per chunk; quorums outside k..k+m are refused */
+  const char *chunkd[] = {f.addr_chunk};
+  ks_client_opts_t o = {.meta = f.addr_meta,
+                        .chunkd = chunkd,
+                        .nchunkd = 1,
+                        .kms = f.kms,
+                        .write_quorum = 3};
+  ks_client_t *cl;
+  assert_int_equal(ks_client_new(&f.loop, &o, &cl), -EINVAL);
+  o.write_quorum = 7;
+  assert_int_equal(ks_client_new(&f.loop, &o, &cl), -EINVAL);
+  o.write_quorum = 4;
+  assert_int_equal(ks_client_new(&f.loop, &o, &cl), 0);
+  client_relist(&f, cl);
+  ks_client_t *main_cl = f.cl;
+  f.cl = cl;
+  assert_int_equal(put_bytes(&f, "bk", "e", p, n, NULL), 0);
+  f.cl = main_cl;
+  assert_int_equal(absent_count(&f, "e", at), 4);
+  assert_int_equal(at[4] + at[5], 4);
+  assert_int_equal(get_check(&f, "e", p, 0, n, 1 << 20), 0);
+  bool done = false;
+  ks_client_close(cl, flag_cb, &done);
+  run_until(&f.loop, &done);
+  free(p);
+  fx_stop(&f);
+}
+
+/* chunkd restarted with device i replaced by an empty one (a new id), on
+ * the same port. */
+static void chunkd_replace(fx_t *f, int i)
+{
+  uint16_t port = ks_rpc_server_port(f->csrv);
+  bool done = false;
+  ks_rpc_server_close(f->csrv, flag_cb, &done);
+  run_until(&f->loop, &done);
+  ks_chunk_service_free(f->csvc);
+  ks_chunk_store_close(f->cst);
+  dev_remove(f, i);
+  assert_int_equal(mkdir(f->dev[i], 0750), 0);
+  assert_int_equal(ks_chunk_store_open(f->conf, NDEV, &f->cst), 0);
+  assert_int_equal(ks_chunk_service_new(&f->loop, f->cst, NULL, &f->csvc), 0);
+  assert_int_equal(
+      ks_rpc_server_new(&f->loop, "127.0.0.1", port, NULL, &f->csrv), 0);
+  assert_int_equal(ks_chunk_service_register(f->csvc, f->csrv), 0);
+}
+
+static void test_device_replaced(void **state)
+{
+  (void)state;
+  fx_t f;
+  setup(&f);
+  unsigned at[6];
+  size_t n = 1 * MIB + 3;
+  uint8_t *p = pattern(n, 12);
+  assert_int_equal(put_bytes(&f, "bk", "a", p, n, NULL), 0);
+  chunkd_replace(&f, 5);
+  /* past the relist rate limit, so the first failure lists again */
+  loop_sleep(&f, 1100);
+  /* the client still names the old id: chunkd answers -ENODEV for that
+   * fragment (not -ENOENT, "no such key"); the chunk is stored 5 of 6 and
+   * the node is listed again, so the next write uses the new device */
+  assert_int_equal(put_bytes(&f, "bk", "b", p, n, NULL), 0);
+  assert_int_equal(absent_count(&f, "b", at), 1);
+  loop_sleep(&f, 100); /* the listing's answer */
+  assert_int_equal(ks_client_devices(f.cl), 6);
+  assert_int_equal(put_bytes(&f, "bk", "c", p, n, NULL), 0);
+  assert_int_equal(absent_count(&f, "c", at), 0);
+  assert_int_equal(get_check(&f, "a", p, 0, n, 1 << 20), 0);
+  assert_int_equal(get_check(&f, "b", p, 0, n, 1 << 20), 0);
+  assert_int_equal(get_check(&f, "c", p, 0, n, 1 << 20), 0);
+  free(p);
+  fx_stop(&f);
+}
+
 int main(void)
 {
   const struct CMUnitTest tests[] = {
@@ -614,6 +810,8 @@ int main(void)
       cmocka_unit_test(test_multipart_copy_delete),
       cmocka_unit_test(test_tenancy_and_errors),
       cmocka_unit_test(test_no_plaintext),
+      cmocka_unit_test(test_degraded_writes),
+      cmocka_unit_test(test_device_replaced),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
