@@ -36,6 +36,8 @@
  */
 #include "ks/chunk.h"
 
+#include "bench_util.h"
+
 #include <errno.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -50,12 +52,10 @@
 #include "ks/config.h"
 #include "ks/err.h"
 #include "ks/kms.h"
-#include "ks/log.h"
 #include "ks/rand.h"
 #include "ks/time.h"
 
 #define CHUNK ((size_t)4 << 20)
-#define EVP_BLOCK 16384 /* openssl speed -bytes 16384 */
 #define K 4
 #define M 2
 #define QUICK_RUN_NS 250000000ULL
@@ -70,7 +70,7 @@ static const ks_opt_t bench_opts[] = {
      "duration of each measurement (after a warm-up of a fifth of it)",
      offsetof(bench_settings_t, seconds_ms)},
     {"quick", KS_OPT_BOOL, "false", 0, 0, NULL,
-     "at most 0.25 s per figure: a smoke test",
+     "at most 0.25 s per figure: a smoke test; also KS_BENCH_QUICK=1",
      offsetof(bench_settings_t, quick)},
 };
 
@@ -120,18 +120,7 @@ static int op_memcpy(ctx_t *c)
 
 static int op_evp_gcm(ctx_t *c)
 {
-  int outl;
-  uint8_t tag[16];
-  if (EVP_EncryptInit_ex(c->gcm, NULL, NULL, NULL, c->iv) != 1)
-    return -1;
-  for (size_t off = 0; off < CHUNK; off += EVP_BLOCK)
-    if (EVP_EncryptUpdate(c->gcm, c->copy + off, &outl, c->pt + off,
-                          EVP_BLOCK) != 1)
-      return -1;
-  if (EVP_EncryptFinal_ex(c->gcm, c->copy, &outl) != 1 ||
-      EVP_CIPHER_CTX_ctrl(c->gcm, EVP_CTRL_GCM_GET_TAG, 16, tag) != 1)
-    return -1;
-  return 0;
+  return ks_bench_gcm_message(c->gcm, c->iv, c->pt, c->copy, CHUNK);
 }
 
 static int op_evp_hmac(ctx_t *c)
@@ -145,8 +134,8 @@ static int op_evp_hmac(ctx_t *c)
   int rc = -1;
   if (m == NULL || EVP_MAC_init(m, c->key, sizeof(c->key), params) != 1)
     goto out;
-  for (size_t off = 0; off < CHUNK; off += EVP_BLOCK)
-    if (EVP_MAC_update(m, c->pt + off, EVP_BLOCK) != 1)
+  for (size_t off = 0; off < CHUNK; off += KS_BENCH_EVP_BLOCK)
+    if (EVP_MAC_update(m, c->pt + off, KS_BENCH_EVP_BLOCK) != 1)
       goto out;
   if (EVP_MAC_final(m, out, &outl, sizeof(out)) == 1)
     rc = 0;
@@ -252,27 +241,6 @@ static int verify(ctx_t *c)
   return 0;
 }
 
-static const char *build_desc(void)
-{
-#if defined(__SANITIZE_ADDRESS__)
-  return "sanitized (ASan; figures not representative)";
-#elif defined(__OPTIMIZE__)
-  return "optimized";
-#else
-  return "not optimized (Debug; figures not representative)";
-#endif
-}
-
-static double serial(double a, double b)
-{
-  return a > 0 && b > 0 ? 1.0 / (1.0 / a + 1.0 / b) : 0;
-}
-
-static double ratio(double x, double lim)
-{
-  return lim > 0 ? x / lim : 0;
-}
-
 typedef struct figures {
   double memcpy, gcm, hmac;                          /* limits */
   double seal, open, degraded, ec, ks_gcm, chunk_id; /* Kiseki */
@@ -298,8 +266,8 @@ static int run_all(ctx_t *c, uint64_t ns, figures_t *f)
 
 static void report(const figures_t *f)
 {
-  double seal_lim = serial(f->hmac, f->gcm);
-  double open_lim = serial(f->gcm, f->memcpy);
+  double seal_lim = ks_bench_serial(f->hmac, f->gcm);
+  double open_lim = ks_bench_serial(f->gcm, f->memcpy);
   printf("limit memcpy_4MiB          %7.2f GB/s\n", f->memcpy);
   printf("limit aes_256_gcm_evp_16K  %7.2f GB/s   (in-process EVP, "
          "openssl-speed style)\n",
@@ -310,20 +278,22 @@ static void report(const figures_t *f)
          seal_lim, open_lim);
   printf("chunk seal_4MiB_4+2        %7.2f GB/s   %.2f of hmac+gcm, %.2f of "
          "gcm\n",
-         f->seal, ratio(f->seal, seal_lim), ratio(f->seal, f->gcm));
+         f->seal, ks_bench_ratio(f->seal, seal_lim),
+         ks_bench_ratio(f->seal, f->gcm));
   printf("chunk open_4MiB_4+2        %7.2f GB/s   %.2f of gcm+memcpy, %.2f "
          "of gcm\n",
-         f->open, ratio(f->open, open_lim), ratio(f->open, f->gcm));
+         f->open, ks_bench_ratio(f->open, open_lim),
+         ks_bench_ratio(f->open, f->gcm));
   printf("chunk open_degraded_2lost  %7.2f GB/s   %.2f of gcm+memcpy, %.2f "
          "of open\n",
-         f->degraded, ratio(f->degraded, open_lim),
-         ratio(f->degraded, f->open));
+         f->degraded, ks_bench_ratio(f->degraded, open_lim),
+         ks_bench_ratio(f->degraded, f->open));
   printf("chunk ec_encode_4MiB_4+2   %7.2f GB/s   %.2f of memcpy\n", f->ec,
-         ratio(f->ec, f->memcpy));
+         ks_bench_ratio(f->ec, f->memcpy));
   printf("chunk ks_gcm_seal_4MiB     %7.2f GB/s   %.2f of gcm\n", f->ks_gcm,
-         ratio(f->ks_gcm, f->gcm));
+         ks_bench_ratio(f->ks_gcm, f->gcm));
   printf("chunk chunk_id_4MiB        %7.2f GB/s   %.2f of hmac\n", f->chunk_id,
-         ratio(f->chunk_id, f->hmac));
+         ks_bench_ratio(f->chunk_id, f->hmac));
   printf("json: {\"bench\":\"chunk\",\"limit_memcpy\":%.3f,\"limit_gcm\":%.3f,"
          "\"limit_hmac\":%.3f,\"seal\":%.3f,\"open\":%.3f,"
          "\"open_degraded\":%.3f,\"ec_encode\":%.3f,\"ks_gcm\":%.3f,"
@@ -336,9 +306,7 @@ static int bench(const bench_settings_t *s, const char *dir)
 {
   ctx_t c;
   figures_t f;
-  uint64_t ns = (uint64_t)s->seconds_ms * 1000000u;
-  if (s->quick && ns > QUICK_RUN_NS)
-    ns = QUICK_RUN_NS;
+  uint64_t ns = ks_bench_run_ns(s->seconds_ms, s->quick, QUICK_RUN_NS);
   memset(&c, 0, sizeof(c));
   int rc = ctx_init(&c, dir);
   if (rc != 0) {
@@ -348,7 +316,8 @@ static int bench(const bench_settings_t *s, const char *dir)
   }
   printf("setup build=\"%s\" cores=%ld chunk=4MiB profile=4+2 "
          "fragment=%zu B, one thread; %.2f s per figure\n",
-         build_desc(), sysconf(_SC_NPROCESSORS_ONLN), c.flen, (double)ns / 1e9);
+         ks_bench_build_desc(), sysconf(_SC_NPROCESSORS_ONLN), c.flen,
+         (double)ns / 1e9);
   if (verify(&c) != 0) {
     fprintf(stderr, "ks-bench-chunk: a sealed chunk did not open back\n");
     ctx_free(&c);
@@ -364,16 +333,7 @@ static int bench(const bench_settings_t *s, const char *dir)
   return 0;
 }
 
-/* A fresh key directory under $KS_BENCH_DIR or TMPDIR, removed at exit. */
-static int scratch_dir(char *dir, size_t size)
-{
-  const char *base = getenv("KS_BENCH_DIR");
-  if (base == NULL)
-    base = getenv("TMPDIR");
-  snprintf(dir, size, "%s/ks-bench-chunk-XXXXXX", base ? base : "/tmp");
-  return mkdtemp(dir) ? 0 : -errno;
-}
-
+/* The key directory (ks_bench_scratch_dir) and the key file in it. */
 static void scratch_remove(const char *dir)
 {
   char path[4200];
@@ -385,17 +345,12 @@ static void scratch_remove(const char *dir)
 int main(int argc, char **argv)
 {
   bench_settings_t s;
-  char err[512], dir[4096];
-  int rc = ks_cfg_load(bench_opts, KS_NELEM(bench_opts), NULL, argc, argv, &s,
-                       err, sizeof(err));
-  if (rc > 0)
-    return 0;
-  if (rc < 0) {
-    fprintf(stderr, "ks-bench-chunk: %s\n", err);
-    return 2;
-  }
-  ks_log_set_level(KS_LOG_WARN);
-  if (scratch_dir(dir, sizeof(dir)) != 0) {
+  char dir[4096];
+  int rc;
+  if (!ks_bench_args("ks-bench-chunk", bench_opts, KS_NELEM(bench_opts), argc,
+                     argv, &s, &s.quick, &rc))
+    return rc;
+  if (ks_bench_scratch_dir("ks-bench-chunk", dir, sizeof(dir)) != 0) {
     fprintf(stderr, "ks-bench-chunk: cannot make a scratch directory\n");
     ks_cfg_free(bench_opts, KS_NELEM(bench_opts), &s);
     return 1;

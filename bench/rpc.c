@@ -52,7 +52,8 @@
 #include "ks/config.h"
 #include "ks/endian.h"
 #include "ks/err.h"
-#include "ks/log.h"
+
+#include "bench_util.h"
 
 #include <arpa/inet.h>
 #include <limits.h>
@@ -66,7 +67,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -105,7 +105,8 @@ static const ks_opt_t bench_opts[] = {
      "<exe dir>/../tests/certs; TLS is skipped if they are missing",
      offsetof(bench_settings_t, certs)},
     {"quick", KS_OPT_BOOL, "false", 0, 0, NULL,
-     "short runs (at most 0.25 s each, 2000 round trips): a smoke test",
+     "short runs (at most 0.25 s each, 2000 round trips): a smoke test; "
+     "also KS_BENCH_QUICK=1",
      offsetof(bench_settings_t, quick)},
 };
 
@@ -118,31 +119,6 @@ typedef struct plan {
 
 /* ---- helpers ------------------------------------------------------------- */
 
-static double secs_of(uint64_t ns)
-{
-  return (double)ns / 1e9;
-}
-
-static double frac(int64_t part, int64_t whole)
-{
-  return whole > 0 ? (double)part / (double)whole : 0;
-}
-
-static int cmp_u64(const void *a, const void *b)
-{
-  uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-  return x < y ? -1 : x > y;
-}
-
-/* Percentile (0..100) of n sorted samples, in microseconds. */
-static double pct_us(const uint64_t *sorted, size_t n, double pct)
-{
-  if (n == 0)
-    return 0;
-  size_t i = (size_t)((pct / 100.0) * (double)(n - 1) + 0.5);
-  return (double)sorted[i] / 1e3;
-}
-
 /* Whether this thread runs on the core another thread last noted. */
 static bool on_core_of(atomic_int *peer_cpu)
 {
@@ -154,104 +130,13 @@ static void note_core(atomic_int *cpu)
   atomic_store_explicit(cpu, sched_getcpu(), memory_order_relaxed);
 }
 
-static void cpu_model(char *out, size_t size)
-{
-  snprintf(out, size, "unknown");
-  FILE *f = fopen("/proc/cpuinfo", "r");
-  if (f == NULL)
-    return;
-  char line[512];
-  while (fgets(line, sizeof(line), f)) {
-    if (strncmp(line, "model name", 10) != 0)
-      continue;
-    const char *p = strchr(line, ':');
-    if (p == NULL)
-      break;
-    p++;
-    while (*p == ' ' || *p == '\t')
-      p++;
-    snprintf(out, size, "%s", p);
-    out[strcspn(out, "\n")] = '\0';
-    break;
-  }
-  fclose(f);
-}
-
-/* What the compiler tells us of the build (Release keeps assertions). */
-static const char *build_desc(void)
-{
-#if defined(__SANITIZE_ADDRESS__)
-  return "sanitized (ASan; figures not representative)";
-#elif defined(__OPTIMIZE__) && defined(NDEBUG)
-  return "optimized, assertions off";
-#elif defined(__OPTIMIZE__)
-  return "optimized, assertions on (Release)";
-#else
-  return "not optimized (Debug; figures not representative)";
-#endif
-}
-
-/* CPU seconds this process (all its threads) has used so far. */
-static double self_cpu_s(void)
-{
-  struct rusage ru;
-  getrusage(RUSAGE_SELF, &ru);
-  return (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
-         (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
-}
-
-/* How much CPU the rest of the machine used: busy time from /proc/stat less
- * our own (getrusage), over wall time.  The figures are only as good as the
- * machine was quiet; this says how quiet it was. */
-typedef struct load_mark {
-  uint64_t t;
-  double busy_s, self_s;
-} load_mark_t;
-
-static void load_mark(load_mark_t *m)
-{
-  unsigned long long v[8] = {0};
-  m->t = uv_hrtime();
-  m->busy_s = 0;
-  FILE *f = fopen("/proc/stat", "r");
-  char line[256];
-  if (f != NULL && fgets(line, sizeof(line), f) &&
-      strncmp(line, "cpu ", 4) == 0) {
-    /* cpu user nice system idle iowait irq softirq steal, in clock ticks */
-    char *p = line + 4;
-    for (int i = 0; i < 8; i++)
-      v[i] = strtoull(p, &p, 10);
-    m->busy_s = (double)(v[0] + v[1] + v[2] + v[5] + v[6] + v[7]) /
-                (double)sysconf(_SC_CLK_TCK);
-  }
-  if (f != NULL)
-    fclose(f);
-  m->self_s = self_cpu_s();
-}
-
-/* Cores' worth of CPU that other processes used since `from`. */
-static double load_other(const load_mark_t *from)
-{
-  load_mark_t now;
-  load_mark(&now);
-  double other = (now.busy_s - from->busy_s) - (now.self_s - from->self_s);
-  double wall = secs_of(now.t - from->t);
-  return wall > 0 && other > 0 ? other / wall : 0;
-}
-
 /* <dir of this executable>/../tests/certs, or "" if it cannot be found. */
 static void default_certs(char *out, size_t size)
 {
   char exe[PATH_MAX];
   out[0] = '\0';
-  ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
-  if (n <= 0)
+  if (ks_bench_exe_dir(exe, sizeof(exe)) != 0)
     return;
-  exe[n] = '\0';
-  char *slash = strrchr(exe, '/');
-  if (slash == NULL)
-    return;
-  *slash = '\0';
   if (snprintf(out, size, "%s/../tests/certs", exe) >= (int)size)
     out[0] = '\0';
 }
@@ -373,7 +258,7 @@ static int limit_copy(const plan_t *pl, const uint8_t *wbuf, uint8_t *rbuf,
   getsockopt(b, SOL_SOCKET, SO_RCVBUF, &out->rcvbuf, &len);
   peer_t w = {.fd = a, .run_ns = pl->run_ns, .buf = wbuf, .cpu = -1};
   uv_thread_t tid;
-  double cpu0 = self_cpu_s();
+  double cpu0 = ks_bench_self_cpu_s();
   uint64_t t0 = uv_hrtime();
   if (uv_thread_create(&tid, copy_writer_main, &w) != 0) {
     close(a);
@@ -399,13 +284,13 @@ static int limit_copy(const plan_t *pl, const uint8_t *wbuf, uint8_t *rbuf,
   }
   uint64_t t1 = uv_hrtime();
   uv_thread_join(&tid);
-  double cpu = self_cpu_s() - cpu0;
+  double cpu = ks_bench_self_cpu_s() - cpu0;
   close(a);
   close(b);
   if (w.err != 0 || rc != 0)
     return -1;
   out->copy_gbps = (double)bytes / (double)(t1 - t0);
-  out->copy_same = frac(same, reads);
+  out->copy_same = ks_bench_frac(same, reads);
   out->copy_cpu_s_gb = cpu / ((double)bytes / 1e9);
   return 0;
 }
@@ -455,7 +340,7 @@ static int limit_rtt(const plan_t *pl, uint64_t *samples, limits_t *out)
     same += on_core_of(&e.cpu);
   }
   int64_t batches = 0, bsame = 0;
-  double cpu0 = self_cpu_s();
+  double cpu0 = ks_bench_self_cpu_s();
   uint64_t t0 = uv_hrtime(), t1 = t0;
   while (rc == 0 && t1 - t0 < pl->run_ns) {
     rc = write_full(a, msg, sizeof(msg));
@@ -465,18 +350,18 @@ static int limit_rtt(const plan_t *pl, uint64_t *samples, limits_t *out)
     bsame += on_core_of(&e.cpu);
     t1 = uv_hrtime();
   }
-  double cpu = self_cpu_s() - cpu0;
+  double cpu = ks_bench_self_cpu_s() - cpu0;
   close(a); /* the echo thread sees EOF */
   uv_thread_join(&tid);
   close(b);
   if (rc != 0)
     return -1;
-  qsort(samples, (size_t)pl->lat_calls, sizeof(*samples), cmp_u64);
-  out->rtt_p50_us = pct_us(samples, (size_t)pl->lat_calls, 50);
-  out->rtt_p99_us = pct_us(samples, (size_t)pl->lat_calls, 99);
-  out->rtt_same = frac(same, pl->lat_calls);
-  out->batch_msgs_s = (double)(batches * OPS_CONC) / secs_of(t1 - t0);
-  out->batch_same = frac(bsame, batches);
+  qsort(samples, (size_t)pl->lat_calls, sizeof(*samples), ks_bench_cmp_u64);
+  out->rtt_p50_us = ks_bench_pct_us(samples, (size_t)pl->lat_calls, 50);
+  out->rtt_p99_us = ks_bench_pct_us(samples, (size_t)pl->lat_calls, 99);
+  out->rtt_same = ks_bench_frac(same, pl->lat_calls);
+  out->batch_msgs_s = (double)(batches * OPS_CONC) / ks_bench_secs_of(t1 - t0);
+  out->batch_same = ks_bench_frac(bsame, batches);
   out->batch_cpu_us = cpu * 1e6 / (double)(batches * OPS_CONC);
   return 0;
 }
@@ -681,21 +566,21 @@ static int driver_measure(driver_t *d, const plan_t *pl, int64_t calls)
   int rc =
       driver_run(d, calls ? WARMUP_CALLS : INT64_MAX, calls ? 0 : pl->warm_ns);
   d->samples = samples;
-  double cpu0 = self_cpu_s();
+  double cpu0 = ks_bench_self_cpu_s();
   if (rc == 0)
     rc = driver_run(d, calls ? calls : INT64_MAX, calls ? 0 : pl->run_ns);
-  d->cpu_s = self_cpu_s() - cpu0;
+  d->cpu_s = ks_bench_self_cpu_s() - cpu0;
   return rc;
 }
 
 static double driver_secs(const driver_t *d)
 {
-  return secs_of(d->t_last - d->t_start);
+  return ks_bench_secs_of(d->t_last - d->t_start);
 }
 
 static double driver_same(const driver_t *d)
 {
-  return frac(d->same_cpu, d->done);
+  return ks_bench_frac(d->same_cpu, d->done);
 }
 
 /* ---- one transport: check, then measure ---------------------------------- */
@@ -807,9 +692,9 @@ static int rpc_measure(driver_t *d, const plan_t *pl, const char *tr,
   int rc = driver_measure(d, pl, pl->lat_calls);
   if (rc != 0)
     goto err;
-  qsort(samples, (size_t)d->done, sizeof(*samples), cmp_u64);
-  f->rtt_p50_us = pct_us(samples, (size_t)d->done, 50);
-  f->rtt_p99_us = pct_us(samples, (size_t)d->done, 99);
+  qsort(samples, (size_t)d->done, sizeof(*samples), ks_bench_cmp_u64);
+  f->rtt_p50_us = ks_bench_pct_us(samples, (size_t)d->done, 50);
+  f->rtt_p99_us = ks_bench_pct_us(samples, (size_t)d->done, 99);
   f->rtt_same = driver_same(d);
   /* Small-call rate: PING, empty, 64 in flight. */
   what = "ops";
@@ -858,8 +743,8 @@ static int rpc_run(const plan_t *pl, const char *tr, ks_rpc_tls_t *stls,
                    ks_rpc_tls_t *ctls, const uint8_t *pattern,
                    uint64_t *samples, rpc_figs_t *f)
 {
-  load_mark_t mark;
-  load_mark(&mark);
+  ks_bench_load_mark_t mark;
+  ks_bench_load_mark(&mark);
   srv_thread_t st;
   if (srv_start(&st, stls) != 0)
     return -1;
@@ -882,7 +767,7 @@ static int rpc_run(const plan_t *pl, const char *tr, ks_rpc_tls_t *stls,
     rc = rpc_verify(&loop, cl, tr, pattern);
     if (rc == 0)
       rc = rpc_measure(d, pl, tr, pattern, samples, f);
-    f->other_cores = load_other(&mark);
+    f->other_cores = ks_bench_load_other(&mark);
   }
   if (cl != NULL) {
     bool closed = false;
@@ -941,22 +826,18 @@ static int tls_load(const char *dir, const char *who, const char *server_name,
 
 /* ---- report -------------------------------------------------------------- */
 
-static const char *verdict(double ratio, double target)
-{
-  return ratio >= target ? "PASS" : "BELOW";
-}
-
 static void print_setup(const plan_t *pl, const char *cpu, long cores,
                         bool quick)
 {
-  printf("setup cpu=\"%s\" cores=%ld build=\"%s\"\n", cpu, cores, build_desc());
+  printf("setup cpu=\"%s\" cores=%ld build=\"%s\"\n", cpu, cores,
+         ks_bench_build_desc());
   printf("setup payload: bulk %zu B (4 MiB), small messages %d B (empty "
          "frame); in flight: rtt 1, ops %d, bulk %d\n",
          BULK_SIZE, MSG_SIZE, OPS_CONC, BULK_CONC);
   printf("setup durations: %.2f s per throughput figure after %.2f s warm-up; "
          "%lld timed round trips after %d warm-up%s\n",
-         secs_of(pl->run_ns), secs_of(pl->warm_ns), (long long)pl->lat_calls,
-         WARMUP_CALLS, quick ? " (--quick)" : "");
+         ks_bench_secs_of(pl->run_ns), ks_bench_secs_of(pl->warm_ns),
+         (long long)pl->lat_calls, WARMUP_CALLS, quick ? " (--quick)" : "");
   printf("setup loopback 127.0.0.1, two threads per figure, nothing pinned; "
          "GB/s = 1e9 B/s\n");
   printf("setup note: same_cpu = share of samples with both threads on one "
@@ -967,16 +848,9 @@ static void print_setup(const plan_t *pl, const char *cpu, long cores,
          "copy, which sends a real 4 MiB buffer\n");
 }
 
-/* Above this, another process had a good part of a core: say so. */
-#define OTHER_LOAD_WARN 0.25
-
-static void print_load(const char *what, double other, long cores)
-{
-  printf("load  %-6s other processes used %.2f of %ld cores meanwhile%s\n",
-         what, other, cores,
-         other > OTHER_LOAD_WARN ? " (figures disturbed: rerun when idle)"
-                                 : "");
-}
+/* The `load` lines' section names ("limits", "tcp", "tls") are padded to
+ * this width. */
+#define LOAD_WIDTH 6
 
 static void print_limits(const limits_t *l)
 {
@@ -1001,8 +875,8 @@ static void print_bulk(const char *tr, const char *name, double gbps,
   printf("rpc %s %-17s %8.2f GB/s     cpu %5.2f s/GB    same_cpu=%3.0f%%  "
          "ratio_to_plain_copy=%.2f (target >= %.2f) %-5s  "
          "cpu_ratio_to_plain=%.2f\n",
-         tr, name, gbps, cpu_s_gb, 100 * same, r, target, verdict(r, target),
-         cpu_s_gb / l->copy_cpu_s_gb);
+         tr, name, gbps, cpu_s_gb, 100 * same, r, target,
+         ks_bench_verdict(r, target), cpu_s_gb / l->copy_cpu_s_gb);
 }
 
 static void print_rpc(const char *tr, const rpc_figs_t *f, const limits_t *l,
@@ -1054,7 +928,7 @@ static void print_json(const plan_t *pl, const char *cpu, long cores, bool ok,
   printf("json: {\"bench\":\"rpc\",\"cpu\":\"%s\",\"cores\":%ld,"
          "\"build\":\"%s\",\"seconds\":%.3f,\"lat_calls\":%lld,"
          "\"bulk_bytes\":%zu,\"ok\":%s,",
-         cpu, cores, build_desc(), secs_of(pl->run_ns),
+         cpu, cores, ks_bench_build_desc(), ks_bench_secs_of(pl->run_ns),
          (long long)pl->lat_calls, BULK_SIZE, ok ? "true" : "false");
   printf("\"plain\":{\"copy_gbps\":%.3f,\"copy_cpu_s_per_gb\":%.3f,"
          "\"copy_same_cpu\":%.3f,\"sndbuf\":%d,\"rcvbuf\":%d,"
@@ -1093,7 +967,7 @@ static int bench_tls(const plan_t *pl, const char *certs,
     rc = rpc_run(pl, "tls", stls, ctls, pattern, samples, f);
   if (rc == 0) {
     print_rpc("tls", f, lim, TARGET_TLS_BULK);
-    print_load("tls", f->other_cores, cores);
+    ks_bench_print_load(LOAD_WIDTH, "tls", f->other_cores, cores);
   }
   ks_rpc_tls_free(ctls);
   ks_rpc_tls_free(stls);
@@ -1102,17 +976,12 @@ static int bench_tls(const plan_t *pl, const char *certs,
 
 static int bench(const bench_settings_t *s)
 {
-  plan_t pl = {.run_ns = (uint64_t)s->seconds_ms * 1000000u,
-               .lat_calls = LAT_CALLS};
-  if (s->quick) {
-    if (pl.run_ns > QUICK_RUN_NS)
-      pl.run_ns = QUICK_RUN_NS;
-    pl.lat_calls = QUICK_LAT_CALLS;
-  }
+  plan_t pl = {.run_ns = ks_bench_run_ns(s->seconds_ms, s->quick, QUICK_RUN_NS),
+               .lat_calls = s->quick ? QUICK_LAT_CALLS : LAT_CALLS};
   pl.warm_ns = pl.run_ns / 5 < MAX_WARM_NS ? pl.run_ns / 5 : MAX_WARM_NS;
 
   char cpu[256], certs_default[PATH_MAX];
-  cpu_model(cpu, sizeof(cpu));
+  ks_bench_cpu_model(cpu, sizeof(cpu));
   default_certs(certs_default, sizeof(certs_default));
   long cores = sysconf(_SC_NPROCESSORS_ONLN);
   print_setup(&pl, cpu, cores, s->quick);
@@ -1129,21 +998,21 @@ static int bench(const bench_settings_t *s)
   }
   for (size_t i = 0; i < BULK_SIZE; i++)
     pattern[i] = (uint8_t)(i * 31 + (i >> 13) + 7);
-  load_mark_t mark;
-  load_mark(&mark);
+  ks_bench_load_mark_t mark;
+  ks_bench_load_mark(&mark);
   if (limit_copy(&pl, pattern, rbuf, &lim) != 0 ||
       limit_rtt(&pl, samples, &lim) != 0) {
     fprintf(stderr, "ks-bench-rpc: plain socket limit failed: %s\n",
             strerror(errno));
     goto out;
   }
-  lim.other_cores = load_other(&mark);
+  lim.other_cores = ks_bench_load_other(&mark);
   print_limits(&lim);
-  print_load("limits", lim.other_cores, cores);
+  ks_bench_print_load(LOAD_WIDTH, "limits", lim.other_cores, cores);
   fflush(stdout);
   if (rpc_run(&pl, "tcp", NULL, NULL, pattern, samples, &tcp) == 0) {
     print_rpc("tcp", &tcp, &lim, TARGET_TCP_BULK);
-    print_load("tcp", tcp.other_cores, cores);
+    ks_bench_print_load(LOAD_WIDTH, "tcp", tcp.other_cores, cores);
     fflush(stdout);
     rc = bench_tls(&pl, s->certs ? s->certs : certs_default, pattern, samples,
                    &lim, cores, &tls) != 0;
@@ -1159,16 +1028,10 @@ out:
 int main(int argc, char **argv)
 {
   bench_settings_t s;
-  char err[512];
-  int rc = ks_cfg_load(bench_opts, KS_NELEM(bench_opts), NULL, argc, argv, &s,
-                       err, sizeof(err));
-  if (rc > 0)
-    return 0;
-  if (rc < 0) {
-    fprintf(stderr, "ks-bench-rpc: %s\n", err);
-    return 2;
-  }
-  ks_log_set_level(KS_LOG_WARN);
+  int rc;
+  if (!ks_bench_args("ks-bench-rpc", bench_opts, KS_NELEM(bench_opts), argc,
+                     argv, &s, &s.quick, &rc))
+    return rc;
   signal(SIGPIPE, SIG_IGN); /* a peer's close is an error code, not a signal */
   rc = bench(&s);
   ks_cfg_free(bench_opts, KS_NELEM(bench_opts), &s);

@@ -61,8 +61,9 @@
  */
 #include "ks/config.h"
 #include "ks/err.h"
-#include "ks/log.h"
 #include "ks/time.h"
+
+#include "bench_util.h"
 
 #include <curl/curl.h>
 #include <errno.h>
@@ -78,7 +79,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
-#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -89,7 +89,6 @@
 #define SMALL (4 * KiB)
 #define STAMP_BLOCK 4096 /* every object block starts with its stamp */
 #define BIG_MAX (256 * MiB)
-#define EVP_BLOCK 16384 /* openssl speed -bytes 16384 */
 #define GCM_MSG (4 * MiB)
 #define MAX_CONC 64
 #define MAX_SAMPLES ((size_t)1 << 21)
@@ -103,7 +102,7 @@
 #define TARGET_PUT_4K 2000.0
 #define TARGET_GET_4K 8000.0
 #define TARGET_GET_BIG_GCM 0.50
-#define OTHER_LOAD_WARN 0.25
+#define LOAD_WIDTH 14 /* `load` lines: the longest phase name */
 /* object ids: one range per size, so every stamp is distinct */
 #define ID_SMALL 0
 #define ID_1MIB 1000000000LL
@@ -140,87 +139,6 @@ static const ks_opt_t bench_opts[] = {
 
 /* ---- helpers ------------------------------------------------------------- */
 
-static double secs_of(uint64_t ns)
-{
-  return (double)ns / 1e9;
-}
-
-static int cmp_u64(const void *a, const void *b)
-{
-  uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-  return x < y ? -1 : x > y;
-}
-
-/* Percentile (0..100) of n sorted samples, in microseconds. */
-static double pct_us(const uint64_t *sorted, size_t n, double pct)
-{
-  if (n == 0)
-    return 0;
-  size_t i = (size_t)((pct / 100.0) * (double)(n - 1) + 0.5);
-  return (double)sorted[i] / 1e3;
-}
-
-static double ratio(double x, double lim)
-{
-  return lim > 0 ? x / lim : 0;
-}
-
-static double serial(double a, double b)
-{
-  return a > 0 && b > 0 ? 1.0 / (1.0 / a + 1.0 / b) : 0;
-}
-
-static const char *verdict(double value, double target)
-{
-  return value >= target ? "PASS" : "BELOW";
-}
-
-static void cpu_model(char *out, size_t size)
-{
-  snprintf(out, size, "unknown");
-  FILE *f = fopen("/proc/cpuinfo", "r");
-  if (f == NULL)
-    return;
-  char line[512];
-  while (fgets(line, sizeof(line), f)) {
-    if (strncmp(line, "model name", 10) != 0)
-      continue;
-    const char *p = strchr(line, ':');
-    if (p == NULL)
-      break;
-    p++;
-    while (*p == ' ' || *p == '\t')
-      p++;
-    snprintf(out, size, "%s", p);
-    out[strcspn(out, "\n")] = '\0';
-    break;
-  }
-  fclose(f);
-}
-
-/* What the compiler tells us of the build (Release keeps assertions). */
-static const char *build_desc(void)
-{
-#if defined(__SANITIZE_ADDRESS__)
-  return "sanitized (ASan; figures not representative)";
-#elif defined(__OPTIMIZE__) && defined(NDEBUG)
-  return "optimized, assertions off";
-#elif defined(__OPTIMIZE__)
-  return "optimized, assertions on (Release)";
-#else
-  return "not optimized (Debug; figures not representative)";
-#endif
-}
-
-/* CPU seconds this process (all its threads) has used so far. */
-static double self_cpu_s(void)
-{
-  struct rusage ru;
-  getrusage(RUSAGE_SELF, &ru);
-  return (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
-         (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
-}
-
 /* CPU seconds (user + system) process pid has used so far; 0 if unknown. */
 static double pid_cpu_s(pid_t pid)
 {
@@ -248,27 +166,6 @@ static double pid_cpu_s(pid_t pid)
   }
   fclose(f);
   return s;
-}
-
-/* Busy CPU seconds of the whole machine, from /proc/stat. */
-static double machine_busy_s(void)
-{
-  unsigned long long v[8] = {0};
-  double busy = 0;
-  FILE *f = fopen("/proc/stat", "r");
-  char line[256];
-  if (f != NULL && fgets(line, sizeof(line), f) &&
-      strncmp(line, "cpu ", 4) == 0) {
-    /* cpu user nice system idle iowait irq softirq steal, in clock ticks */
-    char *p = line + 4;
-    for (int i = 0; i < 8; i++)
-      v[i] = strtoull(p, &p, 10);
-    busy = (double)(v[0] + v[1] + v[2] + v[5] + v[6] + v[7]) /
-           (double)sysconf(_SC_CLK_TCK);
-  }
-  if (f != NULL)
-    fclose(f);
-  return busy;
 }
 
 /* ---- object contents ----------------------------------------------------- */
@@ -350,7 +247,7 @@ static int limit_disk(const char *dir, size_t bytes, uint64_t fsync_ns,
   close(fd);
   if (rc != 0)
     goto out;
-  l->write_mb_s = (double)bytes / 1e6 / secs_of(t1 - t0);
+  l->write_mb_s = (double)bytes / 1e6 / ks_bench_secs_of(t1 - t0);
 
   l->read_direct = true;
   fd = open(path, O_RDONLY | O_DIRECT | O_CLOEXEC);
@@ -380,7 +277,7 @@ static int limit_disk(const char *dir, size_t bytes, uint64_t fsync_ns,
   close(fd);
   if (rc != 0)
     goto out;
-  l->read_mb_s = (double)bytes / 1e6 / secs_of(t1 - t0);
+  l->read_mb_s = (double)bytes / 1e6 / ks_bench_secs_of(t1 - t0);
 
   fd = open(path, O_WRONLY | O_CLOEXEC);
   if (fd < 0) {
@@ -401,7 +298,7 @@ static int limit_disk(const char *dir, size_t bytes, uint64_t fsync_ns,
   }
   close(fd);
   if (rc == 0)
-    l->fsync_ops = (double)n / secs_of(t1 - t0);
+    l->fsync_ops = (double)n / ks_bench_secs_of(t1 - t0);
 out:
   (void)unlink(path);
   free(buf);
@@ -413,7 +310,7 @@ out:
 static double limit_gcm(uint64_t run_ns)
 {
   EVP_CIPHER_CTX *c = EVP_CIPHER_CTX_new();
-  uint8_t *out = malloc(GCM_MSG + 64), key[32], iv[12], tag[16];
+  uint8_t *out = malloc(GCM_MSG + 64), key[32], iv[12];
   double mb_s = -1;
   memcpy(key, g_base, sizeof(key));
   memcpy(iv, g_base + 32, sizeof(iv));
@@ -422,19 +319,12 @@ static double limit_gcm(uint64_t run_ns)
     goto out;
   uint64_t t0 = ks_time_mono_ns(), t = t0, n = 0;
   while (t - t0 < run_ns) {
-    int outl;
-    if (EVP_EncryptInit_ex(c, NULL, NULL, NULL, iv) != 1)
-      goto out;
-    for (size_t off = 0; off < GCM_MSG; off += EVP_BLOCK)
-      if (EVP_EncryptUpdate(c, out + off, &outl, g_base + off, EVP_BLOCK) != 1)
-        goto out;
-    if (EVP_EncryptFinal_ex(c, out, &outl) != 1 ||
-        EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_GET_TAG, 16, tag) != 1)
+    if (ks_bench_gcm_message(c, iv, g_base, out, GCM_MSG) != 0)
       goto out;
     n++;
     t = ks_time_mono_ns();
   }
-  mb_s = (double)n * (double)GCM_MSG / 1e6 / secs_of(t - t0);
+  mb_s = (double)n * (double)GCM_MSG / 1e6 / ks_bench_secs_of(t - t0);
 out:
   EVP_CIPHER_CTX_free(c);
   free(out);
@@ -453,15 +343,15 @@ static double limit_md5(uint64_t run_ns)
   while (t - t0 < run_ns) {
     if (EVP_DigestInit_ex(c, EVP_md5(), NULL) != 1)
       goto out;
-    for (size_t off = 0; off < GCM_MSG; off += EVP_BLOCK)
-      if (EVP_DigestUpdate(c, g_base + off, EVP_BLOCK) != 1)
+    for (size_t off = 0; off < GCM_MSG; off += KS_BENCH_EVP_BLOCK)
+      if (EVP_DigestUpdate(c, g_base + off, KS_BENCH_EVP_BLOCK) != 1)
         goto out;
     if (EVP_DigestFinal_ex(c, md, &mdl) != 1)
       goto out;
     n++;
     t = ks_time_mono_ns();
   }
-  mb_s = (double)n * (double)GCM_MSG / 1e6 / secs_of(t - t0);
+  mb_s = (double)n * (double)GCM_MSG / 1e6 / ks_bench_secs_of(t - t0);
 out:
   EVP_MD_CTX_free(c);
   return mb_s;
@@ -480,21 +370,6 @@ typedef struct cluster {
   char akid[128], secret[128];
   char endpoint[64];
 } cluster_t;
-
-/* The directory this executable is in: the daemons are built next to it. */
-static int bin_dir(char *out, size_t size)
-{
-  char exe[PATH_MAX];
-  ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
-  if (n <= 0)
-    return -errno;
-  exe[n] = '\0';
-  char *slash = strrchr(exe, '/');
-  if (slash == NULL)
-    return -ENOENT;
-  *slash = '\0';
-  return snprintf(out, size, "%s", exe) < (int)size ? 0 : -ENAMETOOLONG;
-}
 
 /* A loopback port nothing listens on now (the kernel's pick). */
 static int free_port(void)
@@ -704,7 +579,8 @@ static int cluster_stop(cluster_t *c)
 static int cluster_start(cluster_t *c)
 {
   char out[4096];
-  int rc = bin_dir(c->bin, sizeof(c->bin));
+  int rc = ks_bench_exe_dir(
+      c->bin, sizeof(c->bin)); /* the daemons are built next to us */
   if (rc != 0)
     return rc;
   int *ports[] = {&c->meta_port,    &c->meta_admin, &c->chunkd_port,
@@ -956,8 +832,8 @@ static void cpu_mark(const bench_t *b, cpu_mark_t *m)
   m->t = ks_time_mono_ns();
   for (int i = 0; i < NDAEMON; i++)
     m->cpu[i] = pid_cpu_s(b->c->pid[i]);
-  m->cpu[NDAEMON] = self_cpu_s();
-  m->busy = machine_busy_s();
+  m->cpu[NDAEMON] = ks_bench_self_cpu_s();
+  m->busy = ks_bench_machine_busy_s();
 }
 
 static void cpu_since(const cpu_mark_t *a, const cpu_mark_t *z, result_t *r)
@@ -967,8 +843,7 @@ static void cpu_since(const cpu_mark_t *a, const cpu_mark_t *z, result_t *r)
     r->cpu_s[i] = z->cpu[i] - a->cpu[i];
     ours += r->cpu_s[i];
   }
-  double wall = secs_of(z->t - a->t), other = z->busy - a->busy - ours;
-  r->other_cores = wall > 0 && other > 0 ? other / wall : 0;
+  r->other_cores = ks_bench_other_cores(z->busy - a->busy, ours, z->t - a->t);
 }
 
 /* Run one phase; its figures in r.  0, or negative if a request failed (all
@@ -1048,12 +923,13 @@ static int phase_run(bench_t *b, const phase_t *ph, result_t *r)
   if (!closed)
     cpu_mark(b, &m1);
   cpu_since(&m0, &m1, r);
-  r->secs = ph->count > 0 ? secs_of(last - t0) : secs_of(ph->run_ns);
+  r->secs = ph->count > 0 ? ks_bench_secs_of(last - t0)
+                          : ks_bench_secs_of(ph->run_ns);
   r->ops_s = r->secs > 0 ? (double)r->ops / r->secs : 0;
   r->mb_s = r->ops_s * (double)ph->size / 1e6;
-  qsort(b->samples, b->nsamples, sizeof(uint64_t), cmp_u64);
-  r->p50_us = pct_us(b->samples, b->nsamples, 50);
-  r->p99_us = pct_us(b->samples, b->nsamples, 99);
+  qsort(b->samples, b->nsamples, sizeof(uint64_t), ks_bench_cmp_u64);
+  r->p50_us = ks_bench_pct_us(b->samples, b->nsamples, 50);
+  r->p99_us = ks_bench_pct_us(b->samples, b->nsamples, 99);
   return 0;
 }
 
@@ -1153,26 +1029,19 @@ static void print_cpu_per(const result_t *r, double per, const char *unit)
   printf("\n");
 }
 
-static void print_load(const char *what, double other, long cores)
-{
-  printf("load  %-14s other processes used %.2f of %ld cores meanwhile%s\n",
-         what, other, cores,
-         other > OTHER_LOAD_WARN ? " (figures disturbed: rerun when idle)"
-                                 : "");
-}
-
 static void print_small(const char *name, const result_t *r, double target,
                         const limits_t *l, long cores)
 {
   printf("s3 %-16s %8.0f ops/s  p50 %8.1f us  p99 %8.1f us  ops=%lld "
          "conns=%ld",
          name, r->ops_s, r->p50_us, r->p99_us, (long long)r->ops, r->conns);
-  printf("  ratio_to_fsync_4KiB=%.2f", ratio(r->ops_s, l->fsync_ops));
+  printf("  ratio_to_fsync_4KiB=%.2f", ks_bench_ratio(r->ops_s, l->fsync_ops));
   if (target > 0)
-    printf("  (target >= %.0f/s) %s", target, verdict(r->ops_s, target));
+    printf("  (target >= %.0f/s) %s", target,
+           ks_bench_verdict(r->ops_s, target));
   printf("\n");
   print_cpu_per(r, (double)r->ops / 1000.0, "1000 ops");
-  print_load(name, r->other_cores, cores);
+  ks_bench_print_load(LOAD_WIDTH, name, r->other_cores, cores);
 }
 
 static void print_big(const char *name, const result_t *r, size_t size,
@@ -1181,16 +1050,16 @@ static void print_big(const char *name, const result_t *r, size_t size,
   printf("s3 %-16s %8.1f MB/s   p50 %8.1f ms  objects=%lld conns=%ld  "
          "ratio_to_gcm=%.2f",
          name, r->mb_s, r->p50_us / 1e3, (long long)r->ops, r->conns,
-         ratio(r->mb_s, l->gcm_mb_s));
+         ks_bench_ratio(r->mb_s, l->gcm_mb_s));
   if (put)
     printf(" ratio_to_md5+gcm=%.2f ratio_to_disk_write=%.2f",
-           ratio(r->mb_s, serial(l->md5_mb_s, l->gcm_mb_s)),
-           ratio(r->mb_s, l->write_mb_s));
+           ks_bench_ratio(r->mb_s, ks_bench_serial(l->md5_mb_s, l->gcm_mb_s)),
+           ks_bench_ratio(r->mb_s, l->write_mb_s));
   else
-    printf(" ratio_to_disk_read=%.2f", ratio(r->mb_s, l->read_mb_s));
+    printf(" ratio_to_disk_read=%.2f", ks_bench_ratio(r->mb_s, l->read_mb_s));
   printf("\n");
   print_cpu_per(r, (double)r->ops * (double)size / 1e9, "GB");
-  print_load(name, r->other_cores, cores);
+  ks_bench_print_load(LOAD_WIDTH, name, r->other_cores, cores);
 }
 
 static void json_result(const char *name, const result_t *r)
@@ -1298,15 +1167,15 @@ static void print_summary(const figures_t *f)
 {
   const result_t *p64 = &f->put4[SMALL_CONCS - 1],
                  *g64 = &f->get4[SMALL_CONCS - 1], *g256 = &f->get_big[1];
-  double gr = ratio(g256->mb_s, f->lim.gcm_mb_s);
+  double gr = ks_bench_ratio(g256->mb_s, f->lim.gcm_mb_s);
   printf("target put_4KiB_c64 %.0f ops/s >= %.0f: %s\n", p64->ops_s,
-         TARGET_PUT_4K, verdict(p64->ops_s, TARGET_PUT_4K));
+         TARGET_PUT_4K, ks_bench_verdict(p64->ops_s, TARGET_PUT_4K));
   printf("target get_4KiB_c64 %.0f ops/s >= %.0f: %s\n", g64->ops_s,
-         TARGET_GET_4K, verdict(g64->ops_s, TARGET_GET_4K));
+         TARGET_GET_4K, ks_bench_verdict(g64->ops_s, TARGET_GET_4K));
   printf("target get_256MiB %.1f MB/s = %.2f of one core's AES-256-GCM "
          "(%.1f MB/s) >= %.2f: %s\n",
          g256->mb_s, gr, f->lim.gcm_mb_s, TARGET_GET_BIG_GCM,
-         verdict(gr, TARGET_GET_BIG_GCM));
+         ks_bench_verdict(gr, TARGET_GET_BIG_GCM));
 }
 
 static void print_json(const figures_t *f, const char *cpu, long cores)
@@ -1316,7 +1185,7 @@ static void print_json(const figures_t *f, const char *cpu, long cores)
          "\"build\":\"%s\",\"limit\":{\"disk_write_mb_s\":%.1f,"
          "\"disk_read_mb_s\":%.1f,\"disk_read_direct\":%s,"
          "\"fsync_4k_ops\":%.1f,\"gcm_mb_s\":%.1f,\"md5_mb_s\":%.1f}",
-         cpu, cores, build_desc(), l->write_mb_s, l->read_mb_s,
+         cpu, cores, ks_bench_build_desc(), l->write_mb_s, l->read_mb_s,
          l->read_direct ? "true" : "false", l->fsync_ops, l->gcm_mb_s,
          l->md5_mb_s);
   char name[32];
@@ -1338,15 +1207,15 @@ static int bench(const plan_t *pl, cluster_t *c)
   figures_t f;
   memset(&f, 0, sizeof(f));
   char cpu[256];
-  cpu_model(cpu, sizeof(cpu));
+  ks_bench_cpu_model(cpu, sizeof(cpu));
   long cores = sysconf(_SC_NPROCESSORS_ONLN);
   printf("setup cpu=\"%s\" cores=%ld build=\"%s\" libcurl %s\n", cpu, cores,
-         build_desc(), curl_version_info(CURLVERSION_NOW)->version);
+         ks_bench_build_desc(), curl_version_info(CURLVERSION_NOW)->version);
   printf("setup 4 KiB phases: %.2f s after %.2f s warm-up, in flight 1/16/64; "
          "1 MiB: %lld objects, 256 MiB: %lld objects, one at a time; "
          "MB/s = 1e6 B/s\n",
-         secs_of(pl->run_ns), secs_of(pl->warm_ns), (long long)pl->n1,
-         (long long)pl->n256);
+         ks_bench_secs_of(pl->run_ns), ks_bench_secs_of(pl->warm_ns),
+         (long long)pl->n1, (long long)pl->n256);
   printf("setup note: every S3 request makes linearizable meta reads, each "
          "answered after a Raft barrier (a log entry, so an fsync); "
          "ratio_to_fsync_4KiB compares 4 KiB ops/s with one-at-a-time "
@@ -1408,42 +1277,22 @@ static int rm_entry(const char *path, const struct stat *st, int flag,
   return flag == FTW_DP ? rmdir(path) : unlink(path);
 }
 
-static int scratch_dir(char *dir, size_t size)
-{
-  const char *base = getenv("KS_BENCH_DIR");
-  if (base == NULL)
-    base = getenv("TMPDIR");
-  snprintf(dir, size, "%s/ks-bench-s3-XXXXXX", base ? base : "/tmp");
-  return mkdtemp(dir) ? 0 : -errno;
-}
-
 int main(int argc, char **argv)
 {
   bench_settings_t s;
-  char err[512];
-  int rc = ks_cfg_load(bench_opts, KS_NELEM(bench_opts), NULL, argc, argv, &s,
-                       err, sizeof(err));
-  if (rc > 0)
-    return 0;
-  if (rc < 0) {
-    fprintf(stderr, "ks-bench-s3: %s\n", err);
-    return 2;
-  }
-  const char *q = getenv("KS_BENCH_QUICK");
-  if (q != NULL && *q != '\0' && strcmp(q, "0") != 0)
-    s.quick = true;
-  ks_log_set_level(KS_LOG_WARN);
+  int rc;
+  if (!ks_bench_args("ks-bench-s3", bench_opts, KS_NELEM(bench_opts), argc,
+                     argv, &s, &s.quick, &rc))
+    return rc;
   signal(SIGPIPE, SIG_IGN);
 
-  plan_t pl = {.run_ns = (uint64_t)s.seconds_ms * 1000000u,
+  plan_t pl = {.run_ns = ks_bench_run_ns(s.seconds_ms, s.quick, QUICK_RUN_NS),
                .limit_ns = 1000000000ULL,
                .fsync_ns = 1000000000ULL,
                .disk_bytes = BIG_MAX,
                .n1 = s.mib1_objects,
                .n256 = s.mib256_objects};
   if (s.quick) {
-    if (pl.run_ns > QUICK_RUN_NS)
-      pl.run_ns = QUICK_RUN_NS;
     pl.limit_ns = pl.fsync_ns = 200000000ULL;
     pl.disk_bytes = 32 * MiB;
     pl.n1 = pl.n1 < 4 ? pl.n1 : 4;
@@ -1461,7 +1310,7 @@ int main(int argc, char **argv)
     return 1;
   }
   base_fill(g_base, BIG_MAX);
-  rc = scratch_dir(c.dir, sizeof(c.dir));
+  rc = ks_bench_scratch_dir("ks-bench-s3", c.dir, sizeof(c.dir));
   if (rc != 0) {
     fprintf(stderr, "ks-bench-s3: cannot make a scratch directory: %s\n",
             ks_strerror(rc));

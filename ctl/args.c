@@ -7,10 +7,15 @@
  * getopt permutes, so options may follow positional arguments
  * (`kiseki tenant create t1 --json`).  getopt's own messages are off
  * (opterr = 0) so that every usage error has the CLI's one-line shape.
+ *
+ * Commands made of subcommands (`key create|delete`) share one entry point,
+ * ctl_subcmds_main: options, --help and the choice of subcommand work, and
+ * fail, the same way in each.
  */
 #include "ctl.h"
 
 #include <getopt.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -115,4 +120,22 @@ int ctl_args_parse(const char *cmd, const char *allowed, int npos_max, int argc,
     a->pos[a->npos++] = argv[i];
   }
   return CTL_OK;
+}
+
+int ctl_subcmds_main(const ctl_subcmds_t *c, int argc, char **argv)
+{
+  ctl_args_t a;
+  int rc = ctl_args_parse(c->cmd, c->allowed, 2, argc, argv, &a);
+  if (rc != CTL_OK)
+    return rc;
+  if (a.help) {
+    fputs(c->usage, stdout);
+    return CTL_OK;
+  }
+  if (a.npos == 0)
+    return ctl_usage(c->cmd, "missing subcommand (%s)", c->names);
+  for (size_t i = 0; i < c->nsubs; i++)
+    if (strcmp(a.pos[0], c->subs[i].name) == 0)
+      return c->subs[i].run(&a);
+  return ctl_usage(c->cmd, "unknown subcommand '%s'", a.pos[0]);
 }

@@ -232,17 +232,7 @@ static int key_print(const ctl_args_t *a, const char *id, const char *secret)
   static const char *const cols[] = {"access_key_id", "secret_access_key",
                                      "tenant", "credentials", "profile"};
   const char *row[] = {id, secret, a->tenant, a->credentials, a->profile};
-  size_t ncols = a->credentials != NULL ? 5 : 3;
-  ks_table_t t;
-  int rc = ks_table_init(&t, ncols, cols);
-  if (rc == 0)
-    rc = ks_table_add(&t, row);
-  if (rc == 0)
-    rc =
-        ks_table_write_record(&t, a->json ? KS_OUT_JSON : KS_OUT_HUMAN, stdout);
-  ks_table_free(&t);
-  fflush(stdout);
-  return rc == 0 ? CTL_OK : ctl_fail("cannot print: %s", ks_strerror(rc));
+  return ctl_print_record(a->credentials != NULL ? 5 : 3, cols, row, a->json);
 }
 
 static int key_store(const char *addr, const ctl_args_t *a, const char *id,
@@ -252,16 +242,13 @@ static int key_store(const char *addr, const ctl_args_t *a, const char *id,
   int rc = ctl_tenant_id(a->tenant, &tenant);
   if (rc != 0)
     return ctl_fail("bad tenant name '%s'", a->tenant);
-  ks_meta_sync_t s;
-  if (ctl_meta_open(&s, addr) != CTL_OK)
-    return CTL_FAIL;
   ks_meta_delta_t d = {.type = KS_DELTA_PUT_ACCESS_KEY,
                        .name = id,
                        .tenant = tenant,
                        .secret = (const uint8_t *)secret,
                        .secret_len = SECRET_LEN};
-  rc = ks_meta_sync_write(&s, KS_META_SYSTEM_SHARD, &d);
-  ks_meta_sync_close(&s);
+  if (ctl_meta_system_write(addr, &d, &rc) != CTL_OK)
+    return CTL_FAIL;
   if (rc == KS_META_ENOTENANT)
     return ctl_fail("tenant '%s' does not exist (create it with 'kiseki "
                     "tenant create %s')",
@@ -301,53 +288,41 @@ static int key_create(ctl_args_t *a)
   return rc;
 }
 
-static int key_delete(const ctl_args_t *a)
+static int key_delete(ctl_args_t *a)
 {
   if (a->npos != 2)
     return ctl_usage("key", "delete needs exactly one access key ID");
   const char *id = a->pos[1];
   const char *addr = ctl_meta_addr(a->meta);
-  ks_meta_sync_t s;
-  if (ctl_meta_open(&s, addr) != CTL_OK)
-    return CTL_FAIL;
   ks_meta_delta_t d = {.type = KS_DELTA_DELETE_ACCESS_KEY, .name = id};
-  int rc = ks_meta_sync_write(&s, KS_META_SYSTEM_SHARD, &d);
-  ks_meta_sync_close(&s);
+  int rc;
+  if (ctl_meta_system_write(addr, &d, &rc) != CTL_OK)
+    return CTL_FAIL;
   if (rc == KS_META_ENOACCESSKEY || rc == KS_META_EINVAL)
     return ctl_fail("no access key '%s'", id);
   if (rc != 0)
     return ctl_meta_fail(rc, addr, "delete the access key");
   static const char *const cols[] = {"access_key_id", "status"};
   const char *row[] = {id, "deleted"};
-  ks_table_t t;
-  rc = ks_table_init(&t, 2, cols);
-  if (rc == 0)
-    rc = ks_table_add(&t, row);
-  if (rc == 0)
-    rc =
-        ks_table_write_record(&t, a->json ? KS_OUT_JSON : KS_OUT_HUMAN, stdout);
-  ks_table_free(&t);
-  return rc == 0 ? CTL_OK : ctl_fail("cannot print: %s", ks_strerror(rc));
+  return ctl_print_record(2, cols, row, a->json);
+}
+
+static int key_list(ctl_args_t *a)
+{
+  (void)a;
+  return ctl_fail("key list: not supported yet (the metadata protocol "
+                  "cannot list access keys)");
 }
 
 int ctl_key_main(int argc, char **argv)
 {
-  ctl_args_t a;
-  int rc = ctl_args_parse("key", "mtcpj", 2, argc, argv, &a);
-  if (rc != CTL_OK)
-    return rc;
-  if (a.help) {
-    fputs(key_usage, stdout);
-    return CTL_OK;
-  }
-  if (a.npos == 0)
-    return ctl_usage("key", "missing subcommand (create, delete)");
-  if (strcmp(a.pos[0], "create") == 0)
-    return key_create(&a);
-  if (strcmp(a.pos[0], "delete") == 0)
-    return key_delete(&a);
-  if (strcmp(a.pos[0], "list") == 0)
-    return ctl_fail("key list: not supported yet (the metadata protocol "
-                    "cannot list access keys)");
-  return ctl_usage("key", "unknown subcommand '%s'", a.pos[0]);
+  static const ctl_sub_t subs[] = {
+      {"create", key_create}, {"delete", key_delete}, {"list", key_list}};
+  static const ctl_subcmds_t key = {.cmd = "key",
+                                    .allowed = "mtcpj",
+                                    .usage = key_usage,
+                                    .names = "create, delete",
+                                    .subs = subs,
+                                    .nsubs = sizeof(subs) / sizeof(subs[0])};
+  return ctl_subcmds_main(&key, argc, argv);
 }

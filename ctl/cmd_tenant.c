@@ -2,9 +2,8 @@
  * cmd_tenant.c — `kiseki tenant create NAME`: a CREATE_TENANT delta on the
  * system shard, and optionally the tenant's keys in the internal KMS.
  *
- * Also the meta helpers every command shares (ctl.h): the tenant id
- * derived from its name, the --meta address, and messages that say what a
- * meta failure means to an operator rather than an errno name.
+ * Also the tenant id derived from its name (ctl.h), which `key create`
+ * shares; how commands reach kiseki-meta is in meta_conn.c.
  *
  * Not here: `tenant list`.  The metadata protocol has no query that lists
  * tenants (ks/proto_meta.h), and a CLI that scans buckets to guess would
@@ -68,44 +67,6 @@ int ctl_tenant_id(const char *name, ks_id_t *out)
   return 0;
 }
 
-const char *ctl_meta_addr(const char *flag)
-{
-  if (flag != NULL)
-    return flag;
-  const char *env = getenv("KISEKI_META");
-  return env != NULL && *env != '\0' ? env : CTL_META_DEFAULT;
-}
-
-static const char *meta_reason(int rc)
-{
-  switch (rc) {
-  case -ECONNREFUSED:
-    return "the metadata service is not reachable (connection refused); is "
-           "kiseki-meta running there?";
-  case KS_ETIMEDOUT:
-    return "the metadata service did not answer in time";
-  case KS_META_ENOTLEADER:
-    return "this meta node does not lead the system shard; retry at the "
-           "leader";
-  case KS_META_ENOSHARD:
-    return "this meta node holds no replica of the system shard";
-  case KS_ECLOSED:
-    return "the connection closed with the request in flight; it may or "
-           "may not have been applied";
-  default:
-    return NULL;
-  }
-}
-
-int ctl_meta_fail(int rc, const char *addr, const char *what)
-{
-  const char *why = meta_reason(rc);
-  if (why != NULL)
-    return ctl_fail("cannot %s at %s: %s", what, addr, why);
-  return ctl_fail("cannot %s at %s: %s (%s)", what, addr, ks_strerror(rc),
-                  ks_errname(rc));
-}
-
 static int kms_create(const char *dir, const ks_id_t *id)
 {
   ks_kms_t *kms;
@@ -128,39 +89,16 @@ static int tenant_print(const char *name, const ks_id_t *id,
   char hex[KS_ID_HEX_LEN + 1];
   static const char *const cols[] = {"tenant", "id"};
   const char *row[] = {name, ks_id_to_hex(id, hex)};
-  ks_table_t t;
-  int rc = ks_table_init(&t, 2, cols);
-  if (rc == 0)
-    rc = ks_table_add(&t, row);
-  if (rc == 0)
-    rc =
-        ks_table_write_record(&t, a->json ? KS_OUT_JSON : KS_OUT_HUMAN, stdout);
-  ks_table_free(&t);
-  return rc == 0 ? CTL_OK : ctl_fail("cannot print: %s", ks_strerror(rc));
-}
-
-int ctl_meta_open(ks_meta_sync_t *s, const char *addr)
-{
-  int rc = ks_meta_sync_open(s, addr, 0);
-  if (rc == 0)
-    return CTL_OK;
-  ks_meta_sync_close(s);
-  if (rc == -EINVAL)
-    return ctl_fail("bad meta address '%s' (expected host:port, numeric "
-                    "host)",
-                    addr);
-  return ctl_fail("cannot set up a meta client: %s", ks_strerror(rc));
+  return ctl_print_record(2, cols, row, a->json);
 }
 
 static int meta_create(const char *addr, const char *name, const ks_id_t *id)
 {
-  ks_meta_sync_t s;
-  if (ctl_meta_open(&s, addr) != CTL_OK)
-    return CTL_FAIL;
   ks_meta_delta_t d = {
       .type = KS_DELTA_CREATE_TENANT, .tenant = *id, .name = name};
-  int rc = ks_meta_sync_write(&s, KS_META_SYSTEM_SHARD, &d);
-  ks_meta_sync_close(&s);
+  int rc;
+  if (ctl_meta_system_write(addr, &d, &rc) != CTL_OK)
+    return CTL_FAIL;
   if (rc == KS_META_EBUCKETEXISTS)
     return ctl_fail("tenant '%s' already exists", name);
   if (rc == KS_META_EINVAL)
@@ -170,7 +108,7 @@ static int meta_create(const char *addr, const char *name, const ks_id_t *id)
   return CTL_OK;
 }
 
-static int tenant_create(const ctl_args_t *a)
+static int tenant_create(ctl_args_t *a)
 {
   if (a->npos != 2)
     return ctl_usage("tenant", "create needs exactly one NAME");
@@ -187,22 +125,22 @@ static int tenant_create(const ctl_args_t *a)
   return rc == CTL_OK ? tenant_print(name, &id, a) : rc;
 }
 
+static int tenant_list(ctl_args_t *a)
+{
+  (void)a;
+  return ctl_fail("tenant list: not supported yet (the metadata protocol "
+                  "cannot list tenants)");
+}
+
 int ctl_tenant_main(int argc, char **argv)
 {
-  ctl_args_t a;
-  int rc = ctl_args_parse("tenant", "mkj", 2, argc, argv, &a);
-  if (rc != CTL_OK)
-    return rc;
-  if (a.help) {
-    fputs(tenant_usage, stdout);
-    return CTL_OK;
-  }
-  if (a.npos == 0)
-    return ctl_usage("tenant", "missing subcommand (create)");
-  if (strcmp(a.pos[0], "create") == 0)
-    return tenant_create(&a);
-  if (strcmp(a.pos[0], "list") == 0)
-    return ctl_fail("tenant list: not supported yet (the metadata protocol "
-                    "cannot list tenants)");
-  return ctl_usage("tenant", "unknown subcommand '%s'", a.pos[0]);
+  static const ctl_sub_t subs[] = {{"create", tenant_create},
+                                   {"list", tenant_list}};
+  static const ctl_subcmds_t tenant = {.cmd = "tenant",
+                                       .allowed = "mkj",
+                                       .usage = tenant_usage,
+                                       .names = "create",
+                                       .subs = subs,
+                                       .nsubs = sizeof(subs) / sizeof(subs[0])};
+  return ctl_subcmds_main(&tenant, argc, argv);
 }

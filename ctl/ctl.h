@@ -27,6 +27,7 @@
 #include "ks/meta_sync.h"
 
 #include <stdbool.h>
+#include <stddef.h>
 
 #define CTL_OK 0
 #define CTL_FAIL 1
@@ -73,11 +74,47 @@ int ctl_usage(const char *cmd, const char *fmt, ...)
  * KS_ECRYPTO. */
 int ctl_tenant_id(const char *name, ks_id_t *out);
 
-/* The meta address: explicit (from --meta) or the default. */
+/* Print one record (cols[i]: row[i], or a JSON object with --json) on
+ * stdout.  CTL_OK, or CTL_FAIL after saying it could not. */
+int ctl_print_record(size_t ncols, const char *const *cols,
+                     const char *const *row, bool json);
+
+/* A command made of subcommands (`kiseki key create|delete`): the options
+ * it accepts (letters, as ctl_args_parse), its --help text, and one entry
+ * per subcommand, each run with the parsed arguments (pos[0] is the
+ * subcommand's name). */
+typedef struct ctl_sub {
+  const char *name;
+  int (*run)(ctl_args_t *a);
+} ctl_sub_t;
+
+typedef struct ctl_subcmds {
+  const char *cmd;     /* "key" */
+  const char *allowed; /* option letters */
+  const char *usage;   /* printed by --help */
+  const char *names;   /* "create, delete": said when none is given */
+  const ctl_sub_t *subs;
+  size_t nsubs;
+} ctl_subcmds_t;
+
+/* Parse argv (at most 2 positional arguments: the subcommand and one
+ * more), answer --help, and run the subcommand named.  Returns the exit
+ * status (CTL_USAGE for a missing or unknown subcommand). */
+int ctl_subcmds_main(const ctl_subcmds_t *c, int argc, char **argv);
+
+/* meta_conn.c: reaching kiseki-meta. */
+
+/* The meta address: explicit (from --meta), else $KISEKI_META, else
+ * CTL_META_DEFAULT. */
 const char *ctl_meta_addr(const char *flag);
 /* ks_meta_sync_open; on failure prints why, closes s and returns
  * CTL_FAIL. */
 int ctl_meta_open(ks_meta_sync_t *s, const char *addr);
+/* One call: open a client to addr, propose d on the system shard, close.
+ * CTL_OK when the call was made, its result (0 or a meta error, for the
+ * caller to explain) in *status; CTL_FAIL when no client could be set up
+ * (already reported, *status untouched). */
+int ctl_meta_system_write(const char *addr, ks_meta_delta_t *d, int *status);
 /* A one-line explanation of a meta call's failure rc for `what` ("create
  * tenant t1"), printed like ctl_fail; returns CTL_FAIL. */
 int ctl_meta_fail(int rc, const char *addr, const char *what);

@@ -14,12 +14,14 @@
  * library's and invalid text is refused rather than printed.
  *
  * The commands' one-line error messages (ctl.h) are printed here too, so
- * every message has the same shape.
+ * every message has the same shape, and so is the one record most commands
+ * answer with (ctl_print_record).
  */
 #include "ks/ctl_output.h"
 
 #include "ctl.h"
 #include "ks/crypto.h"
+#include "ks/err.h"
 
 #include <assert.h>
 #include <ctype.h>
@@ -438,4 +440,23 @@ int ctl_usage(const char *cmd, const char *fmt, ...)
   fprintf(stderr, " (see 'kiseki %s --help')\n", cmd);
   va_end(ap);
   return CTL_USAGE;
+}
+
+/* ---- One record (ctl.h) ------------------------------------------------ */
+
+/* Flushed at once: a command may still fail after printing (key create
+ * prints the secret before writing the credentials file), and the record
+ * must be out before that error line. */
+int ctl_print_record(size_t ncols, const char *const *cols,
+                     const char *const *row, bool json)
+{
+  ks_table_t t;
+  int rc = ks_table_init(&t, ncols, cols);
+  if (rc == 0)
+    rc = ks_table_add(&t, row);
+  if (rc == 0)
+    rc = ks_table_write_record(&t, json ? KS_OUT_JSON : KS_OUT_HUMAN, stdout);
+  ks_table_free(&t);
+  fflush(stdout);
+  return rc == 0 ? CTL_OK : ctl_fail("cannot print: %s", ks_strerror(rc));
 }

@@ -36,7 +36,7 @@ ONLY=${LINT_ONLY:-format,tidy,cppcheck}
 
 # Folders whose .c files clang-tidy checks (tests/unit and tests/fuzz are
 # test scaffolding built with cmocka/libFuzzer macros and are left out).
-TIDY_DIRS=(common client meta chunkd s3d nfsd fuse kms ctl bench tests/tools)
+TIDY_DIRS=(common client meta chunkd s3d nfsd fuse kms ctl bench bench/util tests/tools)
 
 for tool in clang-format clang-tidy cppcheck git; do
   command -v "$tool" >/dev/null 2>&1 || {
