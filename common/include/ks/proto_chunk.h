@@ -31,12 +31,12 @@
  *
  *   fragment info: u8 k u8 m u64 payload length u32 payload crc32c
  *
- * Errors travel as the RPC status: -ENOENT (no such fragment), -ENODEV (unknown device id: the caller's
- * device list is stale),
- * -EEXIST (a different fragment already has this key), KS_ECORRUPT (the
- * stored fragment fails its checks; the bytes are never returned), KS_EBADCRC
- * (a PUT's bulk does not match its crc), -EIO (failed device), -EINVAL,
- * KS_EBUSY (device queue full), KS_EPROTO (undecodable body).
+ * Errors travel as the RPC status: -ENOENT (no such fragment), -ENODEV (unknown
+ * device id: the caller's device list is stale), -EEXIST (a different fragment
+ * already has this key), KS_ECORRUPT (the stored fragment fails its checks; the
+ * bytes are never returned), KS_EBADCRC (a PUT's bulk does not match its crc),
+ * -EIO (failed device), -EINVAL, KS_EBUSY (device queue full), KS_EPROTO
+ * (undecodable body).
  *
  * The functions are pure and thread-safe.  Encoders append to a ks_enc_t
  * (errors are sticky there: check ks_enc_finish).  Decoders take a body and
