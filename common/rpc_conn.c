@@ -19,8 +19,10 @@
  * queue is non-empty, writes them with one uv_write at the start of the next
  * loop turn (an active idle handle also keeps that turn's poll from
  * blocking, so nothing waits for unrelated I/O).  Order is kept; each
- * frame's _done runs when the shared write completes.  TLS writes encrypt
- * and queue at once (rpc_tls.c).
+ * frame's _done runs when the shared write completes.  Over TLS, small
+ * frames are encrypted at once and their records accumulate in the TLS
+ * output, which the batch write sends as one buffer; a bulk frame flushes
+ * the batch and goes on its own (rpc_tls.c).
  *
  * Closing.  ks__conn_close() is idempotent and keeps the first reason.
  * uv_close() cancels pending writes (their callbacks run with UV_ECANCELED)
@@ -329,6 +331,8 @@ int ks__conn_accept(ks__conn_t *c, uv_stream_t *listener)
 static void conn_write_cb(uv_write_t *req, int status)
 {
   ks_rpc_out_t *out = req->data;
+  ks_bigbuf_free(out->_wbuf, out->_wcap); /* TLS: the batch's ciphertext */
+  out->_wbuf = NULL;
   while (out != NULL) {
     ks_rpc_out_t *next = out->_next; /* _done may free out */
     out->_next = NULL;
@@ -345,16 +349,24 @@ static bool conn_flush_now(ks__conn_t *c)
     return true;
   uv_buf_t bufs[KS__BATCH_IOVS + 1 + 2 * KS_RPC_IOV_MAX];
   unsigned n = 0;
-  for (ks_rpc_out_t *o = head; o != NULL; o = o->_next)
-    for (int i = 0; i < o->_iovcnt; i++)
-      bufs[n++] =
-          uv_buf_init(o->_iov[i].iov_base, (unsigned)o->_iov[i].iov_len);
+  if (c->tls != NULL) { /* the batch's records, already encrypted */
+    size_t len;
+    head->_wbuf = ks__tls_take_out(c, &len, &head->_wcap);
+    bufs[n++] = uv_buf_init(head->_wbuf, (unsigned)len);
+  } else {
+    for (ks_rpc_out_t *o = head; o != NULL; o = o->_next)
+      for (int i = 0; i < o->_iovcnt; i++)
+        bufs[n++] =
+            uv_buf_init(o->_iov[i].iov_base, (unsigned)o->_iov[i].iov_len);
+  }
   c->batch_head = c->batch_tail = NULL;
   c->batch_frames = c->batch_iovs = 0;
   uv_idle_stop(&c->flush);
   head->_uv.data = head;
   if (uv_write(&head->_uv, (uv_stream_t *)&c->tcp, bufs, n, conn_write_cb) == 0)
     return true;
+  ks_bigbuf_free(head->_wbuf, head->_wcap);
+  head->_wbuf = NULL;
   /* Only on a broken handle: the close callback fails the batch, as libuv
    * does with the writes it holds. */
   c->batch_head = head;
@@ -381,10 +393,13 @@ int ks__conn_write(ks__conn_t *c, ks_rpc_out_t *out)
   out->_uv.data = out;
   out->_wbuf = NULL;
   out->_next = NULL;
-  if (c->tls)
-    return ks__tls_write(c, out);
-  if (c->batch_iovs + out->_iovcnt > KS__BATCH_IOVS)
+  if (c->tls) {
+    int rc = ks__tls_write(c, out);
+    if (rc != KS__TLS_QUEUED)
+      return rc;
+  } else if (c->batch_iovs + out->_iovcnt > KS__BATCH_IOVS) {
     ks__conn_flush(c);
+  }
   if (c->batch_tail != NULL)
     c->batch_tail->_next = out;
   else

@@ -170,7 +170,14 @@ void ks__tls_conn_free(ks__conn_t *c);
 int ks__tls_start(ks__conn_t *c);
 /* Ciphertext arrived in c->stage[0..n). */
 void ks__tls_on_read(ks__conn_t *c, size_t n);
+/* Encrypt a frame.  Returns 0 (written on its own), KS__TLS_QUEUED (its
+ * records wait in the TLS output for the connection's batch write) or an
+ * error. */
+#define KS__TLS_QUEUED 1
+#define KS__TLS_BATCH_MAX (256 * 1024)
 int ks__tls_write(ks__conn_t *c, ks_rpc_out_t *out);
+/* Take the ciphertext waiting in the TLS output (ks_bigbuf_free it). */
+void *ks__tls_take_out(ks__conn_t *c, size_t *len, size_t *cap);
 
 /* Ignore SIGPIPE unless the program installed its own handler (rpc.h). */
 void ks__sigpipe_ignore(void);

@@ -390,6 +390,10 @@ static int tls_flush(ks__conn_t *c)
     return -ENOMEM;
   if (c->tls->out_len == 0 || c->closing)
     return 0;
+  if (c->batch_head != NULL) { /* the batch write takes these bytes too */
+    ks__conn_flush(c);
+    return 0;
+  }
   tls_flush_req_t *f = malloc(sizeof(*f));
   if (f == NULL)
     return -ENOMEM;
@@ -590,10 +594,14 @@ static void tls_write_cb(uv_write_t *req, int status)
   out->_done(out, status == 0 ? 0 : KS_ECLOSED);
 }
 
+void *ks__tls_take_out(ks__conn_t *c, size_t *len, size_t *cap)
+{
+  return tls_out_take(c->tls, len, cap);
+}
+
 int ks__tls_write(ks__conn_t *c, ks_rpc_out_t *out)
 {
   ks__tls_conn_t *t = c->tls;
-  /* Room for the whole frame up front: appends never regrow. */
   size_t total = 0;
   size_t bulk = 0;
   for (int i = 0; i < out->_iovcnt; i++) {
@@ -602,6 +610,17 @@ int ks__tls_write(ks__conn_t *c, ks_rpc_out_t *out)
     else
       bulk += out->_iov[i].iov_len;
   }
+  /* Small frames: their records accumulate in t->out and go out with the
+   * connection's batch (rpc_conn.c).  A bulk frame is written on its own,
+   * after whatever is batched, so order holds and no multi-MiB buffer is
+   * regrown. */
+  bool batch = bulk == 0 && t->out_len + total <= KS__TLS_BATCH_MAX;
+  if (!batch && c->batch_head != NULL) {
+    ks__conn_flush(c);
+    if (c->closing)
+      return KS_ECLOSED;
+  }
+  /* Room for the whole frame up front: appends never regrow. */
   size_t sealed = bulk ? bulk + KS_RPC_TAG_SIZE : 0;
   if (tls_out_reserve(t, total + (total / 16384 + 1) * 64 + sealed) != 0)
     return -ENOMEM;
@@ -619,6 +638,8 @@ int ks__tls_write(ks__conn_t *c, ks_rpc_out_t *out)
       left -= (size_t)r;
     }
   }
+  if (batch)
+    return KS__TLS_QUEUED;
   if (bulk > 0) {
     /* One pass reads the plaintext and writes the ciphertext: no record
      * copies, and the receiver decrypts where the bytes land. */

@@ -649,6 +649,32 @@ static void test_tls_sealed_bulk(void **state)
   ks_rpc_tls_t *client = tls_load("client", "ca", "127.0.0.1");
   ks_rpc_opts_t so = {.tls = server}, co = {.tls = client};
   echo_pipelined(&so, &co);
+
+  /* Many small frames at once: their records are batched into one write
+   * per loop turn on both sides (rpc_conn.c); every reply comes back. */
+  fixture_t f;
+  co.max_inflight = 512;
+  so.max_inflight = 512;
+  fixture_start(&f, &so, &co);
+  enum { N = 300 };
+  static ks_rpc_call_t calls[N];
+  static result_t res[N];
+  static char body[N][16];
+  memset(res, 0, sizeof(res));
+  for (int i = 0; i < N; i++) {
+    snprintf(body[i], sizeof(body[i]), "small-%d", i);
+    assert_int_equal(call(f.cl, &calls[i], &res[i], KS_OP_PING, body[i],
+                          strlen(body[i]), NULL, 0, 10000),
+                     0);
+  }
+  for (int i = 0; i < N; i++) {
+    assert_true(run_until(&f.loop, &res[i].done, 10000));
+    assert_int_equal(res[i].status, 0);
+    assert_int_equal(res[i].resp->body_len, strlen(body[i]));
+    assert_memory_equal(res[i].resp->body, body[i], strlen(body[i]));
+    result_clear(&res[i]);
+  }
+  close_both(&f.loop, f.cl, f.srv);
   ks_rpc_tls_free(server);
   ks_rpc_tls_free(client);
 }
