@@ -659,7 +659,7 @@ static void test_tls_sealed_bulk(void **state)
   enum { N = 300 };
   static ks_rpc_call_t calls[N];
   static result_t res[N];
-  static char body[N][16];
+  static char body[N][24];
   memset(res, 0, sizeof(res));
   for (int i = 0; i < N; i++) {
     snprintf(body[i], sizeof(body[i]), "small-%d", i);
