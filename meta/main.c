@@ -58,6 +58,8 @@ typedef struct meta_settings {
   char *data_dir;
   int64_t node_id;
   int64_t snapshot_threshold;
+  int64_t snapshot_per_record;
+  int64_t snapshot_log_max;
   int64_t state_map_size;
   int64_t raft_map_size;
   int log_level;
@@ -95,8 +97,16 @@ static const ks_opt_t meta_opts[] = {
     {"meta.node_id", KS_OPT_INT, "1", 1, INT64_MAX, NULL,
      "this node's Raft server id", offsetof(meta_settings_t, node_id)},
     {"meta.snapshot_threshold", KS_OPT_INT, "1024", 16, 1 << 24, NULL,
-     "log entries between snapshots (bounds restart replay)",
+     "least log entries between snapshots",
      offsetof(meta_settings_t, snapshot_threshold)},
+    {"meta.snapshot_per_record", KS_OPT_INT, "2", 1, 64, NULL,
+     "the threshold grows to this many entries per record of the shard "
+     "(snapshots cost O(1) per entry; restart replays up to that many)",
+     offsetof(meta_settings_t, snapshot_per_record)},
+    {"meta.snapshot_log_max", KS_OPT_SIZE, "1GiB", 1 << 20, INT64_MAX, NULL,
+     "the threshold grows no further than this many bytes of log entries "
+     "(held in memory until a snapshot, replayed at restart)",
+     offsetof(meta_settings_t, snapshot_log_max)},
     {"meta.state_map_size", KS_OPT_SIZE, "16GiB", 1 << 24, INT64_MAX, NULL,
      "largest size of the state environment (sparse)",
      offsetof(meta_settings_t, state_map_size)},
@@ -294,8 +304,10 @@ static int meta_network(meta_t *m, const meta_settings_t *s, uv_loop_t *loop)
 
 static int meta_shards(meta_t *m, const meta_settings_t *s, uv_loop_t *loop)
 {
-  ks_meta_service_opts_t so = {.snapshot_threshold =
-                                   (unsigned)s->snapshot_threshold};
+  ks_meta_service_opts_t so = {
+      .snapshot_threshold = (unsigned)s->snapshot_threshold,
+      .snapshot_per_record = (unsigned)s->snapshot_per_record,
+      .snapshot_log_max = (uint64_t)s->snapshot_log_max};
   int rc = ks_meta_service_new(loop, m->srv, m->node, m->st, &so, &m->svc);
   if (rc != 0)
     return rc;

@@ -9,17 +9,49 @@
  * the log; the state machine still decodes defensively (a log written by
  * another version).
  *
- * READ PATH.  Reads wait in the shard's `waiting` list.  When no barrier is
- * in flight, the whole list becomes the `batch` and one raft_barrier is
- * started; when it completes, every read of the batch is answered from
- * LMDB (the barrier proves this node was leader after the reads arrived and
- * that every entry committed before them is applied).  Reads that arrived
- * meanwhile wait for the next barrier: a barrier started before a read
- * arrived proves nothing about it.
+ * READ PATH.  Single-voter group (read_local_ok): when this node is the
+ * leader and the only voter of a committed configuration, has seen an
+ * entry of its current term commit (`read_term`: a barrier or a write
+ * proposed here) and has applied every committed entry, the read is
+ * answered from LMDB at once.  That is linearizable: no other node can win
+ * an election without this node's vote, every write acknowledged before
+ * the read arrived is committed and so applied, and a barrier would commit
+ * on this node's fsync alone, proving nothing more.  It spares a log entry
+ * and an fsync per read batch, and the snapshots those entries caused.
+ *
+ * Otherwise reads wait in the shard's `waiting` list and go through a
+ * raft_barrier: it proves this node was leader after the reads arrived and
+ * that every entry committed before them is applied.  The first read of a
+ * shard with no barrier in flight issues one at once (latency when idle);
+ * later reads wait for the end of the loop turn (flush_cb), where the
+ * turn's reads share one barrier, or for one to complete; at most
+ * BARRIERS_MAX are in flight.  Each barrier carries its own batch, taken
+ * when it is issued, so a read is never served by a barrier issued before
+ * it arrived (that one proves nothing about it).  Barriers pipeline in the
+ * log: a later one commits with or after an earlier one.
  *
  * FLUSH.  A uv_check handle commits the shard state's batched applies once
  * per loop turn (ks_meta_state_flush), so LMDB never holds a long write
- * transaction; reads flush on their own as well.
+ * transaction; reads flush on their own as well.  The same handle issues
+ * the turn's barrier (READ PATH).
+ *
+ * SNAPSHOT THRESHOLD.  After each snapshot and restore (the shard's records
+ * callback, run inside libraft's fsm call) the threshold becomes
+ * max(configured, snapshot_per_record x records in the shard).  A snapshot
+ * copies and writes the whole shard, so a fixed threshold made the cost
+ * per entry grow with the shard (at 1,024 entries and ~10^4-10^5 objects,
+ * snapshots were most of meta's CPU and its p99); scaled, a snapshot costs
+ * about 1/snapshot_per_record record per entry whatever the size.  The
+ * price, paid for the default of 2: restart replays up to 2 entries per
+ * record (plus the trailing ones) after restoring the snapshot, libraft
+ * holds as many entries in memory, and the raft store as many on disk.
+ * Those are bounded by snapshot_log_max (1 GiB of entries at their mean
+ * size): past it, i.e. for shards of more than ~half that, the threshold
+ * stops growing and the snapshot cost per entry grows with the shard
+ * again (a 4 GiB shard copies ~4 bytes per byte logged), the price of
+ * bounded memory while snapshots copy the whole state.
+ * Setting it inside the restore matters: at start libraft replays the log
+ * right after restoring, and would snapshot again at the configured value.
  *
  * FAILURES.  raft_apply/raft_barrier refused: RAFT_NOTLEADER →
  * KS_META_ENOTLEADER (nothing happened); a callback with
@@ -44,6 +76,7 @@
 #include "ks/proto_meta.h"
 
 #include <assert.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -51,6 +84,10 @@
 #define COMP "meta"
 #define DEFAULT_SNAPSHOT_THRESHOLD 1024
 #define DEFAULT_SNAPSHOT_TRAILING 128
+#define DEFAULT_SNAPSHOT_PER_RECORD 2
+/* Barriers in flight per shard (multi-voter groups): each one serves the
+ * reads that arrived before it was issued. */
+#define BARRIERS_MAX 4
 
 /* Metric series index of an operation: WRITE, then the reads by opcode. */
 enum { OPI_WRITE, OPI_READ0, OPI_N = OPI_READ0 + 8 };
@@ -78,7 +115,8 @@ static const char *const res_names[RES_N] = {
     "closed", "malformed", "failed"};
 
 /* Latency bounds in seconds: a write costs at least one fsync (~0.1-10 ms
- * on flash), a read one barrier (which is a log entry, so an fsync too). */
+ * on flash), a read one barrier (a log entry, so an fsync too) or, in a
+ * one-voter group, no more than an LMDB lookup. */
 static const double latency_bounds[] = {
     0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
     0.05,   0.1,     0.25,   0.5,   1,      2.5,   5,    10};
@@ -102,11 +140,22 @@ typedef struct vshard {
   struct raft raft;
   struct raft_io io;
   bool closed;
-  struct raft_barrier barrier;
-  bool barrier_busy;
+  unsigned barriers; /* in flight */
   rreq_t *waiting, **waiting_tail;
-  rreq_t *batch;
+  /* A term in which an entry proposed here committed (0: none yet): while
+   * it is the current term, every entry committed before the term is in
+   * this node's log (the local read path's condition). */
+  raft_term read_term;
+  unsigned threshold; /* the snapshot threshold set on raft */
 } vshard_t;
+
+/* A barrier and the reads it serves: all arrived before it was issued. */
+typedef struct rbarrier {
+  struct raft_barrier req;
+  vshard_t *s;
+  rreq_t *batch;
+  raft_term term; /* of its entry */
+} rbarrier_t;
 
 struct ks_meta_service {
   uv_loop_t *loop;
@@ -140,6 +189,8 @@ struct mshard {
 typedef struct wreq {
   struct raft_apply req;
   ks_meta_service_t *svc;
+  vshard_t *s;
+  raft_term term; /* of its entry */
   ks_rpc_sreq_t *sreq;
   uint64_t t0; /* arrival, uv_hrtime */
   ks_enc_t body;
@@ -254,6 +305,8 @@ static void write_applied(struct raft_apply *req, int status, void *result)
   wreq_t *w = req->data;
   const ks_meta_apply_t *res = result;
   int err = raft_to_err(status);
+  if (status == 0 && w->term > w->s->read_term)
+    w->s->read_term = w->term;
   if (err == 0 && res != NULL)
     err = res->err;
   if (err == 0 && res == NULL)
@@ -313,6 +366,8 @@ static int write_start(ks_meta_service_t *svc, ks_rpc_sreq_t *sreq, uint64_t t0)
   }
   memcpy(buf.base, delta, len);
   w->svc = svc;
+  w->s = s;
+  w->term = s->raft.current_term;
   w->sreq = sreq;
   w->t0 = t0;
   w->req.data = w;
@@ -387,34 +442,70 @@ static void batch_answer(vshard_t *s, rreq_t *batch, int err)
   }
 }
 
+/* May a read be answered from LMDB now, without a barrier?  Yes when this
+ * node is the leader and the only voter of a committed configuration, it
+ * has committed an entry of the current term, and every committed entry is
+ * applied.  Then no other node can be leader (a vote needs this node's log,
+ * which is ahead), every entry committed before the read arrived is in the
+ * state, and a barrier would add nothing: it would commit on this node's
+ * own fsync alone, proving only what this check reads from libraft. */
+static bool read_local_ok(vshard_t *s)
+{
+  struct raft *r = &s->raft;
+  if (s->read_term != r->current_term || raft_state(r) != RAFT_LEADER ||
+      r->configuration_uncommitted_index != 0 ||
+      raft_last_applied(r) != r->commit_index)
+    return false;
+  unsigned voters = 0;
+  bool self = false;
+  for (unsigned i = 0; i < r->configuration.n; i++) {
+    const struct raft_server *sv = &r->configuration.servers[i];
+    if (sv->role == RAFT_VOTER) {
+      voters++;
+      self = self || sv->id == r->id;
+    }
+  }
+  return voters == 1 && self;
+}
+
 static void barrier_done(struct raft_barrier *req, int status);
 
+/* Issue a barrier for every waiting read. */
 static void barrier_start(vshard_t *s)
 {
-  s->batch = s->waiting;
+  rreq_t *batch = s->waiting;
   s->waiting = NULL;
   s->waiting_tail = &s->waiting;
-  s->barrier_busy = true;
-  s->barrier.data = s;
-  int rc = raft_barrier(&s->raft, &s->barrier, barrier_done);
+  rbarrier_t *b = calloc(1, sizeof(*b));
+  if (b == NULL) {
+    batch_answer(s, batch, -ENOMEM);
+    return;
+  }
+  b->s = s;
+  b->batch = batch;
+  b->term = s->raft.current_term;
+  b->req.data = b;
+  int rc = raft_barrier(&s->raft, &b->req, barrier_done);
   if (rc != 0) {
-    rreq_t *batch = s->batch;
-    s->batch = NULL;
-    s->barrier_busy = false;
+    free(b);
     batch_answer(s, batch, raft_to_err(rc));
     return;
   }
+  s->barriers++;
   s->svc->stats.barriers++;
 }
 
 static void barrier_done(struct raft_barrier *req, int status)
 {
-  vshard_t *s = req->data;
-  rreq_t *batch = s->batch;
-  s->batch = NULL;
-  s->barrier_busy = false;
+  rbarrier_t *b = req->data;
+  vshard_t *s = b->s;
+  rreq_t *batch = b->batch;
+  s->barriers--;
+  if (status == 0 && b->term > s->read_term)
+    s->read_term = b->term;
+  free(b);
   batch_answer(s, batch, raft_to_err(status));
-  if (s->waiting != NULL && !s->svc->closing)
+  if (s->waiting != NULL && !s->svc->closing && s->barriers < BARRIERS_MAX)
     barrier_start(s);
 }
 
@@ -437,9 +528,17 @@ static int read_start(ks_meta_service_t *svc, ks_rpc_sreq_t *sreq, uint64_t t0)
     rreq_free(r);
     return rc;
   }
+  if (read_local_ok(s)) {
+    svc->stats.local_reads++;
+    read_answer(s, r, 0);
+    return 0;
+  }
+  /* Pipelined: the first read of an idle shard issues a barrier at once;
+   * later ones wait for the end of the loop turn (flush_cb), which issues
+   * one barrier for all of them, or for a barrier to complete. */
   *s->waiting_tail = r;
   s->waiting_tail = &r->next;
-  if (!s->barrier_busy)
+  if (s->barriers == 0)
     barrier_start(s);
   return 0;
 }
@@ -458,10 +557,46 @@ static void on_read(ks_rpc_sreq_t *sreq, void *ctx)
 /* ---- shards ----------------------------------------------------------------
  */
 
+/* The snapshot threshold for a shard of `records` records.  A snapshot
+ * copies and writes the whole shard, so a fixed threshold makes the cost
+ * per entry grow with the shard; max(configured, k x records) keeps it
+ * bounded (about 1/k record per entry).  The price: restart replays up to
+ * that many entries, and libraft keeps them in memory until the next
+ * snapshot (meta/shard.c, DURABILITY). */
+static unsigned snapshot_threshold(const vshard_t *s, uint64_t records)
+{
+  const ks_meta_service_t *svc = s->svc;
+  uint64_t t = records * svc->opts.snapshot_per_record;
+  uint64_t esz = ks_meta_shard_entry_size(s->sh);
+  if (esz > 0 && t > svc->opts.snapshot_log_max / esz)
+    t = svc->opts.snapshot_log_max / esz;
+  if (t < svc->opts.snapshot_threshold)
+    t = svc->opts.snapshot_threshold;
+  return t > UINT_MAX / 2 ? UINT_MAX / 2 : (unsigned)t;
+}
+
+/* The shard took a snapshot or restored one (inside libraft's call). */
+static void shard_records_cb(void *arg, uint64_t records)
+{
+  vshard_t *s = arg;
+  unsigned t = snapshot_threshold(s, records);
+  if (t != s->threshold) {
+    s->threshold = t;
+    raft_set_snapshot_threshold(&s->raft, t);
+  }
+}
+
 static void flush_cb(uv_check_t *h)
 {
   ks_meta_service_t *svc = h->data;
   (void)ks_meta_state_flush(svc->st);
+  if (svc->closing)
+    return;
+  for (vshard_t *s = svc->shards; s != NULL; s = s->next) {
+    /* Reads that arrived this turn share one barrier. */
+    if (s->waiting != NULL && s->barriers < BARRIERS_MAX)
+      barrier_start(s);
+  }
 }
 
 static int shard_raft_init(vshard_t *s, uint64_t id, const char *address)
@@ -478,7 +613,9 @@ static int shard_raft_init(vshard_t *s, uint64_t id, const char *address)
     return rc == RAFT_NOMEM ? -ENOMEM : -EIO;
   }
   s->raft.data = s;
-  raft_set_snapshot_threshold(&s->raft, svc->opts.snapshot_threshold);
+  s->threshold = svc->opts.snapshot_threshold;
+  raft_set_snapshot_threshold(&s->raft, s->threshold);
+  ks_meta_shard_on_records(s->sh, shard_records_cb, s);
   raft_set_snapshot_trailing(&s->raft, svc->opts.snapshot_trailing);
   return 0;
 }
@@ -535,6 +672,13 @@ bool ks_meta_service_is_leader(ks_meta_service_t *svc, uint64_t shard)
   return s != NULL && raft_state(&s->raft) == RAFT_LEADER;
 }
 
+unsigned ks_meta_service_snapshot_threshold(ks_meta_service_t *svc,
+                                            uint64_t shard)
+{
+  vshard_t *s = shard_find(svc, shard);
+  return s == NULL ? 0 : s->threshold;
+}
+
 void ks_meta_service_stats(const ks_meta_service_t *svc,
                            ks_meta_service_stats_t *st)
 {
@@ -563,6 +707,12 @@ static double m_barriers(void *svc, size_t i)
 {
   (void)i;
   return (double)((ks_meta_service_t *)svc)->stats.barriers;
+}
+
+static double m_local_reads(void *svc, size_t i)
+{
+  (void)i;
+  return (double)((ks_meta_service_t *)svc)->stats.local_reads;
 }
 
 static struct raft *mshard_raft(void *svc, size_t i)
@@ -677,6 +827,10 @@ static const struct meta_metric {
     {true, L_NONE, "kiseki_meta_read_barriers_total",
      "Raft barriers run for linearizable reads (one serves a batch).",
      m_barriers},
+    {true, L_NONE, "kiseki_meta_local_reads_total",
+     "Reads answered without a barrier: the leader is its group's only "
+     "voter.",
+     m_local_reads},
     {false, L_SHARD, "kiseki_meta_raft_leader",
      "1 when this node is the shard's Raft leader.", m_leader},
     {false, L_SHARD, "kiseki_meta_raft_term", "Current Raft term of the shard.",
@@ -796,6 +950,10 @@ int ks_meta_service_new(uv_loop_t *loop, ks_rpc_server_t *srv,
     svc->opts.snapshot_threshold = DEFAULT_SNAPSHOT_THRESHOLD;
   if (svc->opts.snapshot_trailing == 0)
     svc->opts.snapshot_trailing = DEFAULT_SNAPSHOT_TRAILING;
+  if (svc->opts.snapshot_per_record == 0)
+    svc->opts.snapshot_per_record = DEFAULT_SNAPSHOT_PER_RECORD;
+  if (svc->opts.snapshot_log_max == 0)
+    svc->opts.snapshot_log_max = KS_META_SNAPSHOT_LOG_MAX;
   int rc = service_register(svc);
   if (rc != 0) {
     free(svc);

@@ -26,7 +26,14 @@
  *      snapshot.
  *
  * Restart costs a restore of the last snapshot plus a replay of at most
- * the snapshot threshold's worth of entries.  Why not keep the state and
+ * the snapshot threshold's worth of entries (plus the trailing ones).  The
+ * threshold is not fixed: the service scales it with the shard, to
+ * max(meta.snapshot_threshold, 2 entries per record at the last snapshot),
+ * capped at meta.snapshot_log_max bytes of entries (1 GiB), because each
+ * snapshot copies and writes the whole shard (service.c, SNAPSHOT
+ * THRESHOLD).  So a restart replays up to ~2x the shard's records, at most
+ * ~1 GiB of entries: about two to three times the work of the restore,
+ * bounded in bytes.  Why not keep the state and
  * skip what was already applied: libraft 0.15's fsm->apply is not told the
  * entry's index, and an applied index is only trustworthy in an fsync'd
  * environment, which would cost one fsync per batch on top of the log's.
@@ -1148,7 +1155,12 @@ int ks_meta_shard_snapshot(ks_meta_shard_t *sh, ks_buf_t *out)
   uint8_t prefix[8];
   ks__put_be64(prefix, sh->id);
   ks_enc_t e = {.buf = *out};
+  /* Reserve what the last snapshot took (plus an eighth for growth): the
+   * buffer is then filled without a chain of reallocs and their copies. */
+  if (sh->snap_bytes > 0)
+    (void)ks_buf_reserve(&e.buf, sh->snap_bytes + sh->snap_bytes / 8);
   ks_enc_u8(&e, SNAP_VERSION);
+  uint64_t records = 0;
   MDB_cursor *cur;
   rc = mdb_cursor_open(txn, sh->st->dbi, &cur);
   if (rc == 0) {
@@ -1157,6 +1169,7 @@ int ks_meta_shard_snapshot(ks_meta_shard_t *sh, ks_buf_t *out)
     while (rc == 0 && ks__has_prefix(&k, prefix, 8)) {
       ks_enc_blob(&e, (uint8_t *)k.mv_data + 8, k.mv_size - 8);
       ks_enc_blob(&e, v.mv_data, v.mv_size);
+      records++;
       rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
     }
     mdb_cursor_close(cur);
@@ -1165,10 +1178,37 @@ int ks_meta_shard_snapshot(ks_meta_shard_t *sh, ks_buf_t *out)
   *out = e.buf;
   if (rc != 0 && rc != MDB_NOTFOUND)
     return ks__mdb_err(rc, "snapshot");
-  return ks_enc_finish(&e);
+  rc = ks_enc_finish(&e);
+  if (rc == 0) {
+    sh->records = records;
+    sh->snap_bytes = e.buf.len;
+    if (sh->records_cb != NULL)
+      sh->records_cb(sh->records_arg, records);
+  }
+  return rc;
 }
 
-static int restore_records(ks_meta_shard_t *sh, MDB_txn *txn, ks_dec_t *d)
+uint64_t ks_meta_shard_records(const ks_meta_shard_t *sh)
+{
+  return sh->records;
+}
+
+uint64_t ks_meta_shard_entry_size(const ks_meta_shard_t *sh)
+{
+  if (sh->entries > 0)
+    return sh->entry_bytes / sh->entries;
+  return sh->records == 0 ? 0 : sh->snap_bytes / sh->records;
+}
+
+void ks_meta_shard_on_records(ks_meta_shard_t *sh, ks_meta_shard_records_cb cb,
+                              void *arg)
+{
+  sh->records_cb = cb;
+  sh->records_arg = arg;
+}
+
+static int restore_records(ks_meta_shard_t *sh, MDB_txn *txn, ks_dec_t *d,
+                           uint64_t *records)
 {
   uint8_t kb[MKEY_MAX];
   ks__put_be64(kb, sh->id);
@@ -1184,6 +1224,7 @@ static int restore_records(ks_meta_shard_t *sh, MDB_txn *txn, ks_dec_t *d)
     int rc = mdb_put(txn, sh->st->dbi, &k, &v, 0);
     if (rc != 0)
       return ks__mdb_err(rc, "restore_put");
+    ++*records;
   }
   return 0;
 }
@@ -1207,9 +1248,10 @@ int ks_meta_shard_restore(ks_meta_shard_t *sh, const void *p, size_t n)
     return state_poison(st, ks__mdb_err(rc, "txn_begin"));
   uint8_t prefix[8];
   ks__put_be64(prefix, sh->id);
+  uint64_t records = 0;
   rc = db_range(txn, st->dbi, prefix, 8, true);
   if (rc >= 0)
-    rc = restore_records(sh, txn, &d);
+    rc = restore_records(sh, txn, &d, &records);
   if (rc != 0) {
     mdb_txn_abort(txn);
     /* A snapshot that does not decode changed nothing; a storage failure
@@ -1219,6 +1261,10 @@ int ks_meta_shard_restore(ks_meta_shard_t *sh, const void *p, size_t n)
   rc = mdb_txn_commit(txn);
   if (rc != 0)
     return state_poison(st, ks__mdb_err(rc, "txn_commit"));
+  sh->records = records;
+  sh->snap_bytes = n;
+  if (sh->records_cb != NULL)
+    sh->records_cb(sh->records_arg, records);
   return ks_meta_state_flush(st);
 }
 
@@ -1230,11 +1276,17 @@ static int fsm_apply(struct raft_fsm *fsm, const struct raft_buffer *buf,
                      void **result)
 {
   ks_meta_shard_t *sh = fsm->data;
+  sh->entries++;
+  sh->entry_bytes += buf->len;
   int rc = ks_meta_shard_apply(sh, buf->base, buf->len, &sh->last);
   *result = &sh->last;
   return rc == 0 ? 0 : RAFT_IOERR;
 }
 
+/* Version 2 FSM: the snapshot buffers stay ours (malloc'd, freed by
+ * fsm_snapshot_finalize once libraft has stored them), so the encoded
+ * shard is handed over as it is instead of being copied into raft_malloc
+ * memory: a snapshot of 4 KiB inline objects is tens of MB. */
 static int fsm_snapshot(struct raft_fsm *fsm, struct raft_buffer *bufs[],
                         unsigned *n_bufs)
 {
@@ -1243,24 +1295,30 @@ static int fsm_snapshot(struct raft_fsm *fsm, struct raft_buffer *bufs[],
   int rc = ks_meta_shard_snapshot(sh, &b);
   struct raft_buffer *rb = NULL;
   if (rc == 0) {
-    rb = raft_malloc(sizeof(*rb));
-    if (rb != NULL)
-      rb->base = raft_malloc(b.len ? b.len : 1);
-    if (rb == NULL || rb->base == NULL) {
-      raft_free(rb);
-      rb = NULL;
+    rb = malloc(sizeof(*rb));
+    if (rb == NULL)
       rc = -ENOMEM;
-    }
   }
   if (rc != 0) {
     ks_buf_free(&b);
     return rc == -ENOMEM ? RAFT_NOMEM : RAFT_IOERR;
   }
-  memcpy(rb->base, b.data, b.len);
   rb->len = b.len;
-  ks_buf_free(&b);
+  rb->base = ks_buf_steal(&b, NULL); /* never NULL: it holds the version */
   *bufs = rb;
   *n_bufs = 1;
+  return 0;
+}
+
+static int fsm_snapshot_finalize(struct raft_fsm *fsm,
+                                 struct raft_buffer *bufs[], unsigned *n_bufs)
+{
+  (void)fsm;
+  for (unsigned i = 0; i < *n_bufs; i++)
+    free((*bufs)[i].base);
+  free(*bufs);
+  *bufs = NULL;
+  *n_bufs = 0;
   return 0;
 }
 
@@ -1284,11 +1342,12 @@ int ks_meta_shard_new(ks_meta_state_t *st, uint64_t id, ks_meta_shard_t **out)
     return -ENOMEM;
   sh->st = st;
   sh->id = id;
-  sh->fsm = (struct raft_fsm){.version = 1,
+  sh->fsm = (struct raft_fsm){.version = 2,
                               .data = sh,
                               .apply = fsm_apply,
                               .snapshot = fsm_snapshot,
-                              .restore = fsm_restore};
+                              .restore = fsm_restore,
+                              .snapshot_finalize = fsm_snapshot_finalize};
   *out = sh;
   return 0;
 }

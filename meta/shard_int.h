@@ -96,6 +96,11 @@ struct ks_meta_shard {
   uint64_t id;
   struct raft_fsm fsm;
   ks_meta_apply_t last;
+  uint64_t records;  /* as of the last snapshot or restore */
+  size_t snap_bytes; /* size of the last snapshot: the next one's reserve */
+  uint64_t entries, entry_bytes; /* applied by fsm_apply since start */
+  ks_meta_shard_records_cb records_cb;
+  void *records_arg;
 };
 
 /* A key being built; `over` records that it outgrew the limit.  When

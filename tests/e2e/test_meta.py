@@ -11,8 +11,9 @@
 - /metrics on admin.listen (urllib from this interpreter) is valid
   Prometheus text (every family's HELP and TYPE before its samples, every
   sample `name{labels} value`) and its request, Raft and group-commit
-  numbers follow the operations done; /healthz answers 200; an admin port
-  already taken fails the start.
+  numbers follow the operations done (the one-voter group reads without
+  barriers; snapshots get rarer as the shard grows); /healthz answers 200;
+  an admin port already taken fails the start.
 """
 
 from __future__ import annotations
@@ -179,14 +180,16 @@ def test_metrics(ks_build, daemons, tmp_path):
 
     cli(d, "setup", "bk")
     cli(d, "setup", "bk")  # a second time: BucketAlreadyOwnedByYou
-    cli(d, "put-loop", "bk", "40")
-    res = check_objects(d, 41)  # 40 present, obj00040 missing
-    assert sum(v == "ok" for v in res.values()) == 40
+    # 100: ~110 entries, snapshots at ~16 and ~44 (the threshold grows
+    # with the shard: 2 entries per record), the next one at ~130.
+    cli(d, "put-loop", "bk", "100")
+    res = check_objects(d, 101)  # 100 present, obj00100 missing
+    assert sum(v == "ok" for v in res.values()) == 100
     m = scrape(d)
 
     writes = m['kiseki_meta_requests_total{op="write"}']
-    assert writes >= 40 + 2
-    assert m['kiseki_meta_requests_total{op="get_object"}'] == 41
+    assert writes >= 100 + 2
+    assert m['kiseki_meta_requests_total{op="get_object"}'] == 101
     assert m['kiseki_meta_request_errors_total{op="get_object"}'] == 1
     assert m['kiseki_meta_request_results_total{result="rejected"}'] >= 2
     assert m['kiseki_meta_request_results_total{result="failed"}'] == 0
@@ -201,6 +204,10 @@ def test_metrics(ks_build, daemons, tmp_path):
         assert m[f'kiseki_meta_request_seconds_bucket{{op="{op}",le="+Inf"}}'] \
             == count
         assert 0 < m[f'kiseki_meta_request_seconds_sum{{op="{op}"}}'] < 60
+    # A one-voter group reads without barriers (but the term's first read
+    # when no write preceded it).
+    assert m["kiseki_meta_read_barriers_total"] <= 1
+    assert m["kiseki_meta_local_reads_total"] >= 101
     # Raft: every write and every read barrier is a log entry.
     commit = m['kiseki_meta_raft_commit_index{shard="1"}']
     assert commit >= writes + m["kiseki_meta_read_barriers_total"]

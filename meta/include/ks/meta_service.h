@@ -9,11 +9,13 @@
  * result (inode, size, ETag) as the body.  A replica that is not the
  * shard's leader answers KS_META_ENOTLEADER at once (nothing proposed).
  *
- * READS are linearizable: a read is answered from LMDB only after a Raft
- * barrier that was started after the read arrived has completed on the
- * leader.  Reads are batched: every read that arrives while no barrier is
- * in flight joins the next one, so a burst of N reads costs one barrier
- * (one log entry), not N.
+ * READS are linearizable.  In a group of several voters a read is answered
+ * from LMDB only after a Raft barrier that was started after the read
+ * arrived has completed on the leader.  Reads are batched: the reads that
+ * arrive in one loop turn share one barrier (one log entry), and up to a
+ * few barriers are in flight at once.  A leader that is its group's only
+ * voter answers at once, with no log entry, once it has committed an entry
+ * of its term and applied every committed entry (service.c, READ PATH).
  *
  * LIFE CYCLE.  new → shard_start (per hosted shard) → serving → close (closes
  * every raft group; requests still queued fail with KS_ECLOSED; later
@@ -50,12 +52,22 @@ typedef struct ks_meta_service ks_meta_service_t;
 typedef struct ks_meta_service_opts {
   unsigned snapshot_threshold; /* entries between snapshots; 0: 1024 */
   unsigned snapshot_trailing;  /* entries kept after one; 0: 128 */
+  /* The threshold grows to this many entries per record of the shard at
+   * its last snapshot, so that snapshots cost O(1) per entry; 0: 2. */
+  unsigned snapshot_per_record;
+  /* ... but no further than this many bytes of entries (at the mean entry
+   * size seen), since libraft holds them in memory until the snapshot and
+   * restart replays them; 0: KS_META_SNAPSHOT_LOG_MAX. */
+  uint64_t snapshot_log_max;
 } ks_meta_service_opts_t;
 
+#define KS_META_SNAPSHOT_LOG_MAX (1ULL << 30)
+
 typedef struct ks_meta_service_stats {
-  uint64_t writes;   /* deltas proposed */
-  uint64_t reads;    /* reads answered */
-  uint64_t barriers; /* barriers run for them */
+  uint64_t writes;      /* deltas proposed */
+  uint64_t reads;       /* reads answered */
+  uint64_t barriers;    /* barriers run for them */
+  uint64_t local_reads; /* reads answered without a barrier */
 } ks_meta_service_stats_t;
 
 /* Register the meta opcodes on srv and flush the state once per loop turn.
@@ -76,6 +88,9 @@ int ks_meta_service_shard_start(ks_meta_service_t *svc, uint64_t shard,
 
 /* Is this node the shard's leader right now? */
 bool ks_meta_service_is_leader(ks_meta_service_t *svc, uint64_t shard);
+/* The snapshot threshold in force for a hosted shard (0: not hosted). */
+unsigned ks_meta_service_snapshot_threshold(ks_meta_service_t *svc,
+                                            uint64_t shard);
 void ks_meta_service_stats(const ks_meta_service_t *svc,
                            ks_meta_service_stats_t *st);
 

@@ -97,6 +97,22 @@ int ks_meta_shard_apply(ks_meta_shard_t *sh, const void *delta, size_t len,
 int ks_meta_shard_snapshot(ks_meta_shard_t *sh, ks_buf_t *out);
 int ks_meta_shard_restore(ks_meta_shard_t *sh, const void *p, size_t n);
 
+/* How many records the shard held at its last snapshot or restore (0
+ * before either): what the next snapshot will cost, give or take the
+ * entries since.  The service scales the snapshot threshold by it. */
+uint64_t ks_meta_shard_records(const ks_meta_shard_t *sh);
+/* Mean size in bytes of the entries applied through the FSM since start;
+ * before any, the mean record size of the last snapshot or restore (an
+ * entry mostly writes one record); 0: neither yet. */
+uint64_t ks_meta_shard_entry_size(const ks_meta_shard_t *sh);
+/* Have cb(arg, records) called after each snapshot and restore, with the
+ * new ks_meta_shard_records(): inside libraft's fsm call, so that what it
+ * sets (the snapshot threshold) holds for the entries applied right after
+ * it, such as the log replayed at start after the restore.  NULL: none. */
+typedef void (*ks_meta_shard_records_cb)(void *arg, uint64_t records);
+void ks_meta_shard_on_records(ks_meta_shard_t *sh, ks_meta_shard_records_cb cb,
+                              void *arg);
+
 /* ---- Queries (shard_query.c) -------------------------------------------- */
 
 /* Answer read request q for opcode op (KS_OP_META_GET_BUCKET ..

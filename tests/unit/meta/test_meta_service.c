@@ -4,7 +4,9 @@
  * driven by libkiseki's meta client over real loopback RPC: buckets,
  * put/get/list/delete, multipart, errors as statuses, batched linearizable
  * reads (many reads, few barriers), and a restart that rebuilds the state
- * from the Raft snapshot + log after the state files were discarded.
+ * from the Raft snapshot + log after the state files were discarded; reads
+ * without a log entry in a one-voter group, barrier reads in a two-voter
+ * group (both nodes on one loop), the snapshot threshold's scaling.
  * Ends with uv_loop_close() == 0.
  */
 #include <setjmp.h>
@@ -33,7 +35,8 @@
 #define MIB (1ULL << 20)
 
 typedef struct node {
-  uv_loop_t loop;
+  uv_loop_t *loop; /* own_loop, or one shared by a group's nodes */
+  uv_loop_t own_loop;
   char dir[64], raft_dir[96], state_dir[96], addr[64];
   ks_raft_store_t *store;
   ks_meta_state_t *st;
@@ -55,21 +58,35 @@ static void run_until(uv_loop_t *loop, bool *flag)
     uv_run(loop, UV_RUN_ONCE);
 }
 
-static void node_open(node_t *n, unsigned snapshot_threshold)
+/* Open n's store, state, RPC server, raft node and service on loop. */
+static void node_parts_open(node_t *n, uv_loop_t *loop,
+                            const ks_meta_service_opts_t *o)
 {
-  uv_loop_init(&n->loop);
+  n->loop = loop;
   assert_int_equal(ks_raft_store_open(n->raft_dir, NULL, &n->store), 0);
   assert_int_equal(ks_meta_state_open(n->state_dir, 1ULL << 30, &n->st), 0);
-  assert_int_equal(ks_rpc_server_new(&n->loop, "127.0.0.1", 0, NULL, &n->srv),
+  assert_int_equal(ks_rpc_server_new(n->loop, "127.0.0.1", 0, NULL, &n->srv),
                    0);
-  uint16_t port = ks_rpc_server_port(n->srv);
-  snprintf(n->addr, sizeof(n->addr), "127.0.0.1:%u", port);
-  assert_int_equal(ks_raft_node_new(&n->loop, n->store, n->srv, NULL, &n->rn),
+  snprintf(n->addr, sizeof(n->addr), "127.0.0.1:%u",
+           ks_rpc_server_port(n->srv));
+  assert_int_equal(ks_raft_node_new(n->loop, n->store, n->srv, NULL, &n->rn),
                    0);
-  ks_meta_service_opts_t o = {.snapshot_threshold = snapshot_threshold,
-                              .snapshot_trailing = 4};
   assert_int_equal(
-      ks_meta_service_new(&n->loop, n->srv, n->rn, n->st, &o, &n->svc), 0);
+      ks_meta_service_new(n->loop, n->srv, n->rn, n->st, o, &n->svc), 0);
+}
+
+static void node_client_open(node_t *n)
+{
+  assert_int_equal(ks_meta_client_new(n->loop, "127.0.0.1",
+                                      ks_rpc_server_port(n->srv), NULL, &n->cl),
+                   0);
+}
+
+/* One node hosting the system shard as the only voter of its group. */
+static void node_open_opts(node_t *n, const ks_meta_service_opts_t *o)
+{
+  uv_loop_init(&n->own_loop);
+  node_parts_open(n, &n->own_loop, o);
   struct raft_configuration conf;
   raft_configuration_init(&conf);
   assert_int_equal(raft_configuration_add(&conf, 1, n->addr, RAFT_VOTER), 0);
@@ -78,28 +95,47 @@ static void node_open(node_t *n, unsigned snapshot_threshold)
                    0);
   raft_configuration_close(&conf);
   assert_true(ks_meta_service_is_leader(n->svc, KS_META_SYSTEM_SHARD));
-  assert_int_equal(
-      ks_meta_client_new(&n->loop, "127.0.0.1", port, NULL, &n->cl), 0);
+  node_client_open(n);
+}
+
+static void node_open(node_t *n, unsigned snapshot_threshold)
+{
+  ks_meta_service_opts_t o = {.snapshot_threshold = snapshot_threshold,
+                              .snapshot_trailing = 4};
+  node_open_opts(n, &o);
+}
+
+static void node_close_service(node_t *n)
+{
+  bool done = false;
+  if (n->cl != NULL) {
+    ks_meta_client_close(n->cl, flag_cb, &done);
+    run_until(n->loop, &done);
+    n->cl = NULL;
+  }
+  done = false;
+  ks_meta_service_close(n->svc, flag_cb, &done);
+  run_until(n->loop, &done);
+}
+
+static void node_close_rest(node_t *n)
+{
+  bool done = false;
+  ks_rpc_server_close(n->srv, flag_cb, &done);
+  run_until(n->loop, &done);
+  done = false;
+  ks_raft_node_close(n->rn, flag_cb, &done);
+  run_until(n->loop, &done);
+  ks_meta_service_free(n->svc);
+  ks_meta_state_close(n->st);
+  ks_raft_store_close(n->store);
 }
 
 static void node_close(node_t *n)
 {
-  bool done = false;
-  ks_meta_client_close(n->cl, flag_cb, &done);
-  run_until(&n->loop, &done);
-  done = false;
-  ks_meta_service_close(n->svc, flag_cb, &done);
-  run_until(&n->loop, &done);
-  done = false;
-  ks_rpc_server_close(n->srv, flag_cb, &done);
-  run_until(&n->loop, &done);
-  done = false;
-  ks_raft_node_close(n->rn, flag_cb, &done);
-  run_until(&n->loop, &done);
-  ks_meta_service_free(n->svc);
-  ks_meta_state_close(n->st);
-  ks_raft_store_close(n->store);
-  assert_int_equal(uv_loop_close(&n->loop), 0);
+  node_close_service(n);
+  node_close_rest(n);
+  assert_int_equal(uv_loop_close(n->loop), 0);
 }
 
 static void dirs_make(node_t *n)
@@ -141,7 +177,7 @@ static int write_d(node_t *n, ks_meta_delta_t *d, ks_meta_result_t *res)
   d->now_ns = ++n->now;
   assert_int_equal(
       ks_meta_write(n->cl, &s.call, KS_META_SYSTEM_SHARD, d, 0, sync_cb), 0);
-  run_until(&n->loop, &s.done);
+  run_until(n->loop, &s.done);
   if (res != NULL)
     *res = s.call.result;
   ks_meta_call_release(&s.call);
@@ -160,7 +196,7 @@ static void query_start(node_t *n, sync_t *s, uint16_t op,
 static int query(node_t *n, sync_t *s, uint16_t op, const ks_meta_query_t *q)
 {
   query_start(n, s, op, q);
-  run_until(&n->loop, &s->done);
+  run_until(n->loop, &s->done);
   return s->status;
 }
 
@@ -345,7 +381,7 @@ static void test_batched_reads(void **state)
   for (int i = 0; i < N_READS; i++)
     query_start(&n, &s[i], KS_OP_META_GET_OBJECT, &q);
   for (int i = 0; i < N_READS; i++) {
-    run_until(&n.loop, &s[i].done);
+    run_until(n.loop, &s[i].done);
     assert_int_equal(s[i].status, 0);
     assert_memory_equal(s[i].call.r.comp.inline_data, "v", 1);
     ks_meta_call_release(&s[i].call);
@@ -383,6 +419,12 @@ static void test_restart_rebuilds_state(void **state)
   ks_buf_free(&conf);
   assert_true(hdr.index > 16);
   for (int i = 0; i < 100; i++) {
+    /* The first read of the new term: one barrier; the others: none. */
+    if (i == 1) {
+      ks_meta_service_stats_t st;
+      ks_meta_service_stats(n.svc, &st);
+      assert_int_equal(st.barriers, 1);
+    }
     snprintf(key, sizeof(key), "obj%03d", i);
     snprintf(val, sizeof(val), "value-%d", i);
     check_object(&n, key, val);
@@ -394,6 +436,194 @@ static void test_restart_rebuilds_state(void **state)
   dirs_remove(&n);
 }
 
+/* The shard's node-wide Raft counters and the service's read counters. */
+typedef struct counts {
+  ks_raft_node_stats_t raft;
+  ks_meta_service_stats_t svc;
+} counts_t;
+
+static counts_t counts(node_t *n)
+{
+  counts_t c;
+  ks_raft_node_stats(n->rn, &c.raft);
+  ks_meta_service_stats(n->svc, &c.svc);
+  return c;
+}
+
+/* A one-voter group answers reads without a log entry: the first read of a
+ * term that has committed nothing yet takes a barrier, later ones none; a
+ * read after an acknowledged write sees it. */
+static void test_local_reads(void **state)
+{
+  (void)state;
+  node_t n;
+  dirs_make(&n);
+  node_open(&n, 0);
+  sync_t s;
+  ks_meta_query_t q = {.shard = 1, .bucket = "bk"};
+  counts_t c0 = counts(&n);
+  assert_int_equal(query(&n, &s, KS_OP_META_GET_BUCKET, &q), KS_META_ENOBUCKET);
+  ks_meta_call_release(&s.call);
+  counts_t c1 = counts(&n);
+  assert_int_equal(c1.svc.barriers - c0.svc.barriers, 1);
+  assert_int_equal(c1.svc.local_reads, 0);
+  assert_int_equal(query(&n, &s, KS_OP_META_GET_BUCKET, &q), KS_META_ENOBUCKET);
+  ks_meta_call_release(&s.call);
+  c1 = counts(&n);
+  assert_int_equal(c1.svc.barriers - c0.svc.barriers, 1);
+  assert_int_equal(c1.svc.local_reads, 1);
+
+  setup_bucket(&n);
+  assert_int_equal(put(&n, "k", "v", NULL), 0);
+  c0 = counts(&n);
+  for (int i = 0; i < 50; i++)
+    check_object(&n, "k", "v");
+  static sync_t ss[N_READS];
+  q.key = "k";
+  for (int i = 0; i < N_READS; i++)
+    query_start(&n, &ss[i], KS_OP_META_GET_OBJECT, &q);
+  for (int i = 0; i < N_READS; i++) {
+    run_until(n.loop, &ss[i].done);
+    assert_int_equal(ss[i].status, 0);
+    ks_meta_call_release(&ss[i].call);
+  }
+  c1 = counts(&n);
+  /* No log entry, no barrier, no fsync for any of them. */
+  assert_int_equal(c1.raft.entries, c0.raft.entries);
+  assert_int_equal(c1.raft.commits, c0.raft.commits);
+  assert_int_equal(c1.svc.barriers, c0.svc.barriers);
+  assert_int_equal(c1.svc.local_reads - c0.svc.local_reads, 50 + N_READS);
+  assert_int_equal(c1.svc.reads - c0.svc.reads, 50 + N_READS);
+
+  char val[32];
+  for (int i = 0; i < 20; i++) {
+    snprintf(val, sizeof(val), "v%d", i);
+    assert_int_equal(put(&n, "k", val, NULL), 0);
+    check_object(&n, "k", val);
+  }
+  counts_t c2 = counts(&n);
+  assert_int_equal(c2.svc.barriers, c0.svc.barriers);
+  assert_int_equal(c2.raft.entries - c1.raft.entries, 20);
+  node_close(&n);
+  dirs_remove(&n);
+}
+
+/* The snapshot threshold grows with the shard (2 entries per record by
+ * default), so snapshots get rarer as the state grows; a restart starts
+ * with the threshold of the restored snapshot. */
+static void test_snapshot_threshold_scales(void **state)
+{
+  (void)state;
+  node_t n;
+  dirs_make(&n);
+  node_open(&n, 16);
+  assert_int_equal(ks_meta_service_snapshot_threshold(n.svc, 1), 16);
+  assert_int_equal(ks_meta_service_snapshot_threshold(n.svc, 99), 0);
+  setup_bucket(&n);
+  char key[32];
+  for (int i = 0; i < 300; i++) {
+    snprintf(key, sizeof(key), "obj%03d", i);
+    assert_int_equal(put(&n, key, "v", NULL), 0);
+  }
+  counts_t c = counts(&n);
+  unsigned t = ks_meta_service_snapshot_threshold(n.svc, 1);
+  /* ~305 entries: a fixed threshold of 16 takes 19 snapshots; scaled they
+   * come at ~16, ~46, ~136 entries: records 15, 45, 135. */
+  assert_in_range(c.raft.snapshots, 2, 5);
+  assert_true(t >= 2 * 100);
+  assert_true(t % 2 == 0);
+  node_close(&n);
+
+  node_open(&n, 16);
+  check_object(&n, "obj299", "v");
+  assert_int_equal(ks_meta_service_snapshot_threshold(n.svc, 1), t);
+  node_close(&n);
+
+  /* Capped by snapshot_log_max: 4 KiB of entries (~100 bytes each). */
+  ks_meta_service_opts_t o = {.snapshot_threshold = 16,
+                              .snapshot_trailing = 4,
+                              .snapshot_log_max = 4096};
+  node_open_opts(&n, &o);
+  for (int i = 0; i < 100; i++) {
+    snprintf(key, sizeof(key), "more%03d", i);
+    assert_int_equal(put(&n, key, "v", NULL), 0);
+  }
+  unsigned t2 = ks_meta_service_snapshot_threshold(n.svc, 1);
+  assert_true(t2 >= 16 && t2 <= 4096 / 40);
+  check_object(&n, "obj299", "v");
+  check_object(&n, "more099", "v");
+  node_close(&n);
+  dirs_remove(&n);
+}
+
+/* A two-voter group: reads go through barriers (a leader alone proves
+ * nothing), batched, and see every acknowledged write. */
+static void test_two_voter_reads(void **state)
+{
+  (void)state;
+  uv_loop_t loop;
+  uv_loop_init(&loop);
+  node_t n[2];
+  struct raft_configuration conf;
+  raft_configuration_init(&conf);
+  for (int i = 0; i < 2; i++) {
+    dirs_make(&n[i]);
+    ks_meta_service_opts_t o = {.snapshot_trailing = 4};
+    node_parts_open(&n[i], &loop, &o);
+    assert_int_equal(
+        raft_configuration_add(&conf, (raft_id)i + 1, n[i].addr, RAFT_VOTER),
+        0);
+  }
+  for (int i = 0; i < 2; i++)
+    assert_int_equal(ks_meta_service_shard_start(n[i].svc, KS_META_SYSTEM_SHARD,
+                                                 (uint64_t)i + 1, n[i].addr,
+                                                 &conf),
+                     0);
+  raft_configuration_close(&conf);
+  node_t *l = NULL;
+  while (l == NULL) {
+    uv_run(&loop, UV_RUN_ONCE);
+    for (int i = 0; i < 2; i++)
+      if (ks_meta_service_is_leader(n[i].svc, KS_META_SYSTEM_SHARD))
+        l = &n[i];
+  }
+  node_client_open(l);
+  setup_bucket(l);
+  assert_int_equal(put(l, "k", "v", NULL), 0);
+  counts_t c0 = counts(l);
+  static sync_t ss[N_READS];
+  ks_meta_query_t q = {.shard = 1, .bucket = "bk", .key = "k"};
+  for (int i = 0; i < N_READS; i++) {
+    query_start(l, &ss[i], KS_OP_META_GET_OBJECT, &q);
+    if (i % 16 == 15) /* several loop turns: barriers pipeline */
+      uv_run(&loop, UV_RUN_NOWAIT);
+  }
+  for (int i = 0; i < N_READS; i++) {
+    run_until(&loop, &ss[i].done);
+    assert_int_equal(ss[i].status, 0);
+    assert_memory_equal(ss[i].call.r.comp.inline_data, "v", 1);
+    ks_meta_call_release(&ss[i].call);
+  }
+  counts_t c1 = counts(l);
+  assert_int_equal(c1.svc.reads - c0.svc.reads, N_READS);
+  assert_int_equal(c1.svc.local_reads, 0);
+  assert_true(c1.svc.barriers > c0.svc.barriers);
+  assert_true(c1.svc.barriers - c0.svc.barriers < N_READS / 5);
+  char val[32];
+  for (int i = 0; i < 10; i++) {
+    snprintf(val, sizeof(val), "v%d", i);
+    assert_int_equal(put(l, "k", val, NULL), 0);
+    check_object(l, "k", val);
+  }
+  for (int i = 0; i < 2; i++)
+    node_close_service(&n[i]);
+  for (int i = 0; i < 2; i++) {
+    node_close_rest(&n[i]);
+    dirs_remove(&n[i]);
+  }
+  assert_int_equal(uv_loop_close(&loop), 0);
+}
+
 int main(void)
 {
   const struct CMUnitTest tests[] = {
@@ -401,6 +631,9 @@ int main(void)
       cmocka_unit_test(test_multipart_over_rpc),
       cmocka_unit_test(test_batched_reads),
       cmocka_unit_test(test_restart_rebuilds_state),
+      cmocka_unit_test(test_local_reads),
+      cmocka_unit_test(test_snapshot_threshold_scales),
+      cmocka_unit_test(test_two_voter_reads),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
