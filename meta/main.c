@@ -231,25 +231,14 @@ static int meta_metrics_new(meta_t *m)
 static int meta_admin_start(meta_t *m, const meta_settings_t *s,
                             uv_loop_t *loop)
 {
-  uint16_t port;
-  int rc = ks_hostport_parse(s->admin_listen, m->admin_host,
-                             sizeof(m->admin_host), &port);
-  if (rc != 0) {
-    ks_log_error(COMP, "bad_listen", "key=admin.listen value=%s",
-                 s->admin_listen);
-    return rc;
-  }
-  rc = ks_meta_service_metrics(m->svc, m->metrics);
+  int rc = ks_meta_service_metrics(m->svc, m->metrics);
+  if (rc == 0)
+    rc = ks_rpc_server_metrics(m->metrics, &m->srv);
   if (rc != 0)
     return rc;
-  ks_admin_http_opts_t o = {
-      .host = m->admin_host, .port = port, .metrics = m->metrics};
-  rc = ks_admin_http_new(loop, &o, &m->admin);
-  if (rc != 0)
-    ks_log_error(COMP, "admin_listen_failed",
-                 "addr=%s err=%s reason=\"cannot serve /metrics\"",
-                 s->admin_listen, ks_errname(rc));
-  return rc;
+  return ks_daemon_admin_listen(COMP, loop, s->admin_listen, m->metrics,
+                                m->admin_host, sizeof(m->admin_host),
+                                &m->admin);
 }
 
 static int meta_storage(meta_t *m, const meta_settings_t *s)
