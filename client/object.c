@@ -1,9 +1,10 @@
 /*
  * object.c — the object layer's client (connections, device table,
  * placement) and the operations that are metadata only: delete, copy,
- * multipart create/complete/abort/part copy, buckets, listings
- * (ks/object.h).  Writes of bytes are in object_put.c, reads in
- * object_read.c.
+ * multipart create/complete/abort, part copy of a whole single-part
+ * source, buckets, listings (ks/object.h).  Writes of bytes are in
+ * object_put.c, reads in object_read.c, part copies that must read in
+ * object_copy.c.
  *
  * Every operation is a chain of steps on the loop thread: the bucket
  * check (GET_BUCKET, ownership compared with the op's tenant, the bucket's
@@ -439,12 +440,12 @@ static void bucket_checked(ks_meta_call_t *mc, int status)
     op_step(op);
 }
 
-static void op_init(ks_client_t *c, ks_obj_op_t *op, ks_obj_cb cb)
+void ks__obj_op_init(ks_client_t *c, ks_obj_op_t *op, ks_obj_cb cb)
 {
   op->_c = c;
   op->_cb = cb;
   op->_shard = KS_META_SYSTEM_SHARD;
-  op->_st = op->_rd = NULL;
+  op->_st = op->_rd = op->_cp = NULL;
   op->_reply_held = false;
   memset(&op->result, 0, sizeof(op->result));
   memset(&op->reply, 0, sizeof(op->reply));
@@ -457,7 +458,7 @@ int ks__obj_begin(ks_client_t *c, ks_obj_op_t *op, ks_obj_cb cb,
   if (op->bucket == NULL)
     return -EINVAL;
   uint16_t qop = op->_qop;
-  op_init(c, op, cb);
+  ks__obj_op_init(c, op, cb);
   op->_qop = qop;
   op->_next = next;
   op->_bc.data = op;
@@ -477,6 +478,8 @@ static void written(ks_meta_call_t *mc, int status)
 
 int ks__obj_write(ks_obj_op_t *op, const ks_meta_delta_t *d)
 {
+  if (op->_qop == KS__OBJ_QOP_CAPTURE)
+    return ks__obj_copy_capture(op, d);
   ks_meta_call_t *mc = &op->_bc;
   memset(mc, 0, sizeof(*mc));
   mc->data = op;
@@ -502,6 +505,7 @@ static int query_step(ks_obj_op_t *op)
 
 void ks_obj_op_release(ks_obj_op_t *op)
 {
+  ks__obj_copy_free(op);
   ks__obj_put_free(op);
   ks__obj_read_free(op);
   if (op->_reply_held)
@@ -623,68 +627,36 @@ int ks_obj_mpu_part(ks_client_t *c, ks_obj_op_t *op, ks_obj_cb cb)
   return ks__obj_begin(c, op, cb, ks__obj_put_start_part);
 }
 
-/* The extents of src covering [off, off + len) exactly, rebased to 0. */
-static int part_copy_extents(ks_obj_op_t *op, ks_meta_comp_t *m,
-                             ks_meta_extent_t **out)
-{
-  const ks_meta_comp_t *s = op->src;
-  uint64_t off = op->src_off, len = op->src_len;
-  if (len == 0 && off <= s->size)
-    len = s->size - off;
-  if (off > s->size || len > s->size - off)
-    return -EINVAL;
-  if (s->is_inline && len > 0)
-    return KS_ENOTIMPL;
-  uint32_t first = s->nextents, n = 0;
-  for (uint32_t i = 0; i < s->nextents && len > 0; i++) {
-    const ks_meta_extent_t *x = &s->extents[i];
-    if (x->offset + x->length <= off || x->offset >= off + len)
-      continue;
-    if (x->offset < off || x->offset + x->length > off + len)
-      return KS_ENOTIMPL; /* the range cuts a chunk */
-    first = n == 0 ? i : first;
-    n++;
-  }
-  *out = calloc(n ? n : 1, sizeof(**out));
-  if (*out == NULL)
-    return -ENOMEM;
-  for (uint32_t i = 0; i < n; i++) {
-    (*out)[i] = s->extents[first + i];
-    (*out)[i].offset -= off;
-  }
-  m->size = len;
-  m->nextents = n;
-  m->extents = *out;
-  return 0;
-}
-
+/* A whole single-part chunked source is copied as metadata: its extents
+ * and its ETag, which is the MD5 of its bytes.  Anything else needs the
+ * bytes read for the part's ETag (object_copy.c). */
 static int part_copy_step(ks_obj_op_t *op)
 {
-  ks_meta_extent_t *x = NULL;
+  const ks_meta_comp_t *s = op->src;
+  uint64_t len = op->src_len ? op->src_len : s->size - op->src_off;
+  if (op->src_off != 0 || len != s->size || s->is_inline ||
+      strchr(s->etag, '-') != NULL)
+    return ks__obj_copy_start(op);
   ks_meta_delta_t d = {.type = KS_DELTA_PUT_PART,
                        .now_ns = ks__obj_now(op),
                        .bucket = op->bucket,
                        .key = op->key,
                        .upload_id = op->upload_id,
                        .part = op->part};
-  int rc = part_copy_extents(op, &d.comp, &x);
-  /* The part's ETag is the MD5 of its bytes, which only the source's
-   * ETag gives when the whole source is copied. */
-  if (rc == 0 && op->src_off == 0 && d.comp.size == op->src->size &&
-      strchr(op->src->etag, '-') == NULL)
-    d.comp.etag = op->src->etag;
-  else if (rc == 0)
-    rc = KS_ENOTIMPL;
-  if (rc == 0)
-    rc = ks__obj_write(op, &d);
-  free(x);
-  return rc;
+  d.comp.size = s->size;
+  d.comp.nextents = s->nextents;
+  d.comp.extents = s->extents;
+  d.comp.etag = s->etag;
+  return ks__obj_write(op, &d);
 }
 
 int ks_obj_mpu_part_copy(ks_client_t *c, ks_obj_op_t *op, ks_obj_cb cb)
 {
   if (op->key == NULL || op->upload_id == NULL || op->src == NULL ||
       op->part < 1 || op->part > KS_META_PARTS_MAX)
+    return -EINVAL;
+  const ks_meta_comp_t *s = op->src;
+  if (op->src_off > s->size || op->src_len > s->size - op->src_off)
     return -EINVAL;
   op->_qop = 0;
   return ks__obj_begin(c, op, cb, part_copy_step);
@@ -736,7 +708,7 @@ static int bucket_write(ks_client_t *c, ks_obj_op_t *op, ks_obj_cb cb,
 {
   if (op->bucket == NULL)
     return -EINVAL;
-  op_init(c, op, cb);
+  ks__obj_op_init(c, op, cb);
   ks_meta_delta_t d = {.type = type,
                        .now_ns = ks__obj_now(op),
                        .bucket = op->bucket,
@@ -770,7 +742,7 @@ int ks_obj_bucket_head(ks_client_t *c, ks_obj_op_t *op, ks_obj_cb cb)
 
 int ks_obj_bucket_list(ks_client_t *c, ks_obj_op_t *op, ks_obj_cb cb)
 {
-  op_init(c, op, cb);
+  ks__obj_op_init(c, op, cb);
   op->_qop = KS_OP_META_LIST_BUCKETS;
   op->reply.data = op;
   ks_meta_query_t q = {.shard = KS_META_SYSTEM_SHARD, .tenant = op->tenant};
@@ -792,7 +764,7 @@ int ks_obj_query(ks_client_t *c, ks_obj_op_t *op, uint16_t qop,
 int ks_obj_akey_get(ks_client_t *c, ks_obj_op_t *op, const char *akid,
                     ks_obj_cb cb)
 {
-  op_init(c, op, cb);
+  ks__obj_op_init(c, op, cb);
   op->reply.data = op;
   ks_meta_query_t q = {.shard = KS_META_SYSTEM_SHARD, .akey = akid};
   return ks_meta_query(c->meta, &op->reply, KS_OP_META_GET_ACCESS_KEY, &q,

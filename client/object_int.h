@@ -22,6 +22,11 @@
 /* EC profiles a client opens on demand for descriptors it reads; a pool
  * uses one or two, and 1+1 is the inline profile. */
 #define KS__OBJ_EC_MAX 8
+/* Chunks a sequential read fetches ahead of the one the caller reads
+ * (object_read.c, READ-AHEAD): each costs up to k + m fragment answers and
+ * a chunk of plaintext while in flight.  2: fetching one chunk overlaps
+ * opening the next and sending the current. */
+#define KS__OBJ_READ_AHEAD 2
 /* Least time between two device listings of one node on failures. */
 #define KS__OBJ_RELIST_MS 1000
 
@@ -118,5 +123,22 @@ int ks__obj_put_start_part(ks_obj_op_t *op);
 void ks__obj_put_free(ks_obj_op_t *op);
 /* object_read.c */
 void ks__obj_read_free(ks_obj_op_t *op);
+
+/* object.c: reset op's results and private state for a run of steps by
+ * client c ending in cb (what ks__obj_begin does before the bucket
+ * check), for ops started without one. */
+void ks__obj_op_init(ks_client_t *c, ks_obj_op_t *op, ks_obj_cb cb);
+/* An op whose _qop is this is a put of one piece of a part copy: its
+ * delta is handed to ks__obj_copy_capture instead of meta (no meta
+ * operation has this number). */
+#define KS__OBJ_QOP_CAPTURE 0xffffu
+/* object_copy.c: part copy by reading (ks/object.h).  start: the step
+ * after the bucket check when the metadata-only copy does not apply;
+ * capture: ks__obj_write of a piece's delta (keeps its extents, which
+ * live in the piece op's put state, and finishes the piece); free: from
+ * ks_obj_op_release. */
+int ks__obj_copy_start(ks_obj_op_t *op);
+int ks__obj_copy_capture(ks_obj_op_t *op, const ks_meta_delta_t *d);
+void ks__obj_copy_free(ks_obj_op_t *op);
 
 #endif /* KS_OBJECT_INT_H */

@@ -66,6 +66,7 @@ typedef struct kop {
   ks_s3_delete_entry_t *del;
   size_t del_i;
   ks_meta_query_t q;
+  char msg[80]; /* an error's message, when it names a value */
 } kop_t;
 
 /* ---- errors ----------------------------------------------------------------
@@ -468,7 +469,9 @@ static void kb_read(void *impl, ks_s3_bop_t *op, uint64_t off, size_t max)
 {
   (void)impl;
   kop_t *k = op->be_data;
-  int rc = ks_obj_read(&k->o, off, max, read_cb);
+  int rc = ks_obj_read_ahead(&k->o, op->read_end);
+  if (rc == 0)
+    rc = ks_obj_read(&k->o, off, max, read_cb);
   if (rc != 0)
     ks_s3_bop_read_done(op, ks_s3_kiseki_code(rc), NULL, 0);
 }
@@ -614,10 +617,15 @@ static void source_cb(ks_obj_op_t *s, int status)
     k->o.part = (uint32_t)op->part_number;
     k->o.src_off = op->src_range.first;
     k->o.src_len = op->src_range.len;
+    /* AWS answers a range past the source's end with InvalidArgument
+     * (400) and this message, not InvalidRange */
     if (op->src_range.len > 0 &&
         (op->src_range.first >= m->size ||
          op->src_range.len > m->size - op->src_range.first)) {
-      ks_s3_bop_done(op, KS_S3_INVALID_RANGE, NULL);
+      snprintf(k->msg, sizeof(k->msg),
+               "Range specified is not valid for source object of size: %llu",
+               (unsigned long long)m->size);
+      ks_s3_bop_done(op, KS_S3_INVALID_ARGUMENT, k->msg);
       return;
     }
     kop_start(k, ks_obj_mpu_part_copy, copied_cb);

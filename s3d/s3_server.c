@@ -264,6 +264,9 @@ static void s3_stream_read_cb(ks_s3_bop_t *op, ks_s3_code_t code, const void *p,
     return;
   }
   r->off += n;
+  /* h2o writes from p itself (no copy): p is the backend's buffer, valid
+   * until the next read(), which only s3_gen_proceed pulls, once h2o is
+   * done with this one (or release, after h2o let go of the request) */
   h2o_iovec_t buf = h2o_iovec_init(p, n);
   bool last = r->off == r->end;
   if (!last)
@@ -329,6 +332,7 @@ void s3_stream_start(s3_req_t *r)
   r->gen.stop = s3_gen_stop;
   r->wtimer.cb = s3_write_timeout_cb;
   r->bop._read_cb = NULL;
+  r->bop.read_end = r->end; /* the backend fetches ahead up to it */
   if (r->off == r->end || s3_is_head(r)) {
     r->streaming = true;
     h2o_start_response(r->req, &r->gen);

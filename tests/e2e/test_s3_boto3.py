@@ -926,31 +926,85 @@ def test_upload_part_copy(cluster):
         assert s3.get_object(Bucket="bkt", Key="upc/dst")["Body"].read() == \
             src + b"tail"
 
-        # ranges, inline (small) sources and multipart sources
+        # ranges (inside a chunk, across chunk boundaries, cut chunks and
+        # whole ones), inline (small) sources and multipart sources: each
+        # part's ETag is the MD5 of its bytes; each completed alone (a
+        # single part may be small) reads back byte for byte
+        C = 4 * MB
+        mp = src + b"tail"
+        cases = [("upc/small", None, small),
+                 ("upc/small", "bytes=10-109", small[10:110]),
+                 ("upc/src", "bytes=10-5242889", src[10:5242890]),
+                 ("upc/src", "bytes=100-1099", src[100:1100]),
+                 ("upc/src", "bytes=%d-%d" % (C - 10, C + 19),
+                  src[C - 10:C + 20]),
+                 ("upc/src", "bytes=0-%d" % (C - 1), src[:C]),
+                 ("upc/src", "bytes=%d-%d" % (len(src) - 1, len(src) - 1),
+                  src[-1:]),
+                 ("upc/dst", None, mp),
+                 ("upc/dst", "bytes=%d-%d" % (len(src) - 2, len(src) + 1),
+                  mp[len(src) - 2:len(src) + 2])]
+        for i, (key, rng, want) in enumerate(cases, 1):
+            dst = "upc/r%d" % i
+            up = s3.create_multipart_upload(Bucket="bkt", Key=dst)["UploadId"]
+            kw = dict(CopySourceRange=rng) if rng else {}
+            r = s3.upload_part_copy(Bucket="bkt", Key=dst, UploadId=up,
+                                    PartNumber=1,
+                                    CopySource={"Bucket": "bkt", "Key": key},
+                                    **kw)
+            e = r["CopyPartResult"]["ETag"]
+            assert e == '"%s"' % md5(want), (key, rng, r)
+            ps = s3.list_parts(Bucket="bkt", Key=dst, UploadId=up)["Parts"]
+            assert [(p["PartNumber"], p["Size"], p["ETag"]) for p in ps] == \
+                [(1, len(want), e)], (key, rng, ps)
+            s3.complete_multipart_upload(
+                Bucket="bkt", Key=dst, UploadId=up,
+                MultipartUpload={"Parts": [{"PartNumber": 1, "ETag": e}]})
+            got = s3.get_object(Bucket="bkt", Key=dst)["Body"].read()
+            assert got == want, (key, rng, len(got), len(want))
+
+        # two ranged copies as the parts of one object (aws s3 cp's way of
+        # copying a big object)
+        up = s3.create_multipart_upload(Bucket="bkt", Key="upc/two")["UploadId"]
+        half = 5 * MB
+        es = []
+        for n, rng in ((1, "bytes=0-%d" % (half - 1)),
+                       (2, "bytes=%d-%d" % (half, len(src) - 1))):
+            r = s3.upload_part_copy(Bucket="bkt", Key="upc/two", UploadId=up,
+                                    PartNumber=n, CopySourceRange=rng,
+                                    CopySource={"Bucket": "bkt",
+                                                "Key": "upc/src"})
+            es.append(r["CopyPartResult"]["ETag"])
+        s3.complete_multipart_upload(
+            Bucket="bkt", Key="upc/two", UploadId=up,
+            MultipartUpload={"Parts": [{"PartNumber": n + 1, "ETag": e}
+                                       for n, e in enumerate(es)]})
+        assert s3.get_object(Bucket="bkt", Key="upc/two")["Body"].read() == \
+            src
+
+        # bad ranges, as AWS answers them: past the source's end (400 with
+        # the source's size), and not of the form bytes=first-last
         up = s3.create_multipart_upload(Bucket="bkt", Key="upc/r")["UploadId"]
-        cases = [(dict(CopySource={"Bucket": "bkt", "Key": "upc/small"}),
-                  small),
-                 (dict(CopySource={"Bucket": "bkt", "Key": "upc/src"},
-                       CopySourceRange="bytes=10-5242889"), src[10:5242890]),
-                 (dict(CopySource={"Bucket": "bkt", "Key": "upc/dst"}),
-                  src + b"tail")]
-        out = []
-        for i, (kw, want) in enumerate(cases, 1):
+        for rng in ("bytes=0-%d" % len(src), "bytes=%d-%d" % (len(src),
+                                                              len(src))):
             try:
-                r = s3.upload_part_copy(Bucket="bkt", Key="upc/r", UploadId=up,
-                                        PartNumber=i, **kw)
-                out.append((i, kw, want, r["CopyPartResult"]["ETag"]))
+                s3.upload_part_copy(Bucket="bkt", Key="upc/r", UploadId=up,
+                                    PartNumber=9, CopySourceRange=rng,
+                                    CopySource={"Bucket": "bkt",
+                                                "Key": "upc/src"})
+                assert False, rng
             except botocore.exceptions.ClientError as e:
-                code = e.response["Error"]["Code"]
+                err = e.response["Error"]
                 st = e.response["ResponseMetadata"]["HTTPStatusCode"]
-                # unimplemented forms must say so properly
-                assert (code, st) == ("NotImplemented", 501), (kw, code, st)
-                print("NOTIMPL", kw)
-        assert errs(s3.upload_part_copy, Bucket="bkt", Key="upc/r",
-                    UploadId=up, PartNumber=9,
-                    CopySource={"Bucket": "bkt", "Key": "upc/src"},
-                    CopySourceRange="bytes=0-%d" % len(src))[0] in (
-            "InvalidRange", "InvalidArgument")
+                assert (err["Code"], st) == ("InvalidArgument", 400), (rng, e)
+                assert err["Message"] == ("Range specified is not valid for "
+                                          "source object of size: %d"
+                                          % len(src)), err
+        for rng in ("bytes=5-1", "bytes=0-", "bytes=-5", "0-5"):
+            assert errs(s3.upload_part_copy, Bucket="bkt", Key="upc/r",
+                        UploadId=up, PartNumber=9, CopySourceRange=rng,
+                        CopySource={"Bucket": "bkt", "Key": "upc/src"}) == \
+                ("InvalidArgument", 400), rng
         s3.abort_multipart_upload(Bucket="bkt", Key="upc/r", UploadId=up)
     """)
 

@@ -40,7 +40,9 @@
  * the k data fragments in parallel, each failure (error, RPC timeout,
  * corrupt fragment) replaced by the next parity fragment, then decode and
  * open (decrypt + verify) on the threadpool.  Only chunks a range touches
- * are read.  One answer is at most the rest of one chunk.
+ * are read; with ks_obj_read_ahead, the next chunks of a sequential read
+ * are fetched while the caller consumes one.  One answer is at most the
+ * rest of one chunk.
  *
  * DEGRADED WRITES.  A chunk's write succeeds when at least write_quorum of
  * its k+m fragments are stored (default k+1: 5 of 6 for 4+2, as Ceph's
@@ -208,6 +210,7 @@ struct ks_obj_op {
   int (*_next)(ks_obj_op_t *op);
   void *_st; /* put state */
   void *_rd; /* read state */
+  void *_cp; /* part copy by reading: its state */
 };
 
 /* PUT_OBJECT of body (inline when small).  out: result. */
@@ -219,6 +222,14 @@ int ks_obj_get(ks_client_t *c, ks_obj_op_t *op, ks_obj_cb cb);
  * release.  One read at a time.  The callback may run before this
  * returns (bytes of the chunk already open). */
 int ks_obj_read(ks_obj_op_t *op, uint64_t off, size_t max, ks_obj_read_cb cb);
+/* Declare that reads will go on up to end (<= size; larger is taken as
+ * size): while a read continues where the last one ended, the chunks after
+ * the one it reads that start before end are fetched and opened ahead
+ * (object_read.c, READ-AHEAD).  Without it (or with 0) nothing is fetched
+ * that no read asked for, so a ranged caller passes its range's end.  An op
+ * released with fetches ahead in flight frees them when they complete.
+ * 0 or -EINVAL (no get held), -ENOMEM. */
+int ks_obj_read_ahead(ks_obj_op_t *op, uint64_t end);
 int ks_obj_delete(ks_client_t *c, ks_obj_op_t *op, ks_obj_cb cb);
 /* PUT_OBJECT of key with src's data (extents or inline bytes reused: no
  * data moves) and attrs (NULL: src's).  src must be the same tenant's. */
@@ -227,9 +238,16 @@ int ks_obj_copy(ks_client_t *c, ks_obj_op_t *op, ks_obj_cb cb);
 /* Multipart.  create: a fresh upload id in op->upload_id_out. */
 int ks_obj_mpu_create(ks_client_t *c, ks_obj_op_t *op, ks_obj_cb cb);
 int ks_obj_mpu_part(ks_client_t *c, ks_obj_op_t *op, ks_obj_cb cb);
-/* Part from src[src_off, +src_len) (src_len 0: to the end), metadata
- * only: the range must cover whole extents of a chunked source, else
- * KS_ENOTIMPL (re-sealing partial chunks is not written yet). */
+/* Part from src[src_off, +src_len) (src_len 0: to the end; -EINVAL
+ * when the range is not inside src).  src must be the same tenant's and
+ * stay valid until the callback.  A whole single-part chunked source is
+ * metadata only (its extents, its ETag).  Any other range, an inline
+ * source or a multipart source is copied by reading (PART COPY BY
+ * READING, object_copy.c): the range is read and decrypted in order for
+ * the part's ETag (its MD5); source extents the range covers whole are
+ * reused, the bytes of a cut extent (at most the first and the last) and
+ * an inline source are sealed again as new chunks through the put path.
+ * Memory: the read path's chunks plus at most two cut extents. */
 int ks_obj_mpu_part_copy(ks_client_t *c, ks_obj_op_t *op, ks_obj_cb cb);
 int ks_obj_mpu_complete(ks_client_t *c, ks_obj_op_t *op, ks_obj_cb cb);
 int ks_obj_mpu_abort(ks_client_t *c, ks_obj_op_t *op, ks_obj_cb cb);

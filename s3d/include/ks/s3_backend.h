@@ -171,6 +171,10 @@ struct ks_s3_bop {
   ks_s3_bop_cb _cb;
   void (*_read_cb)(ks_s3_bop_t *op, ks_s3_code_t code, const void *p, size_t n);
   void *_srv;
+
+  /* ---- in (GET), set before the first read(): the end of the range the
+   * server will read; a backend may fetch ahead up to it, never beyond */
+  uint64_t read_end;
 };
 
 /* Finish op with code (KS_S3_OK or an S3 error) and an optional static or

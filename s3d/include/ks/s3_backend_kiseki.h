@@ -17,10 +17,7 @@
  * Staleness: every cached key is re-read every refresh_ms (default 30 s);
  * a deleted or changed key keeps working (or failing) until then.
  *
- * Not mapped (KS_ENOTIMPL from the object layer, answered NotImplemented):
- * UploadPartCopy of a range that cuts a chunk, of an inline source or of a
- * multipart source.  Content-Language is not stored (the composition has
- * no field for it).
+ * KS_ENOTIMPL from the object layer is answered NotImplemented.
  *
  * Lifetime: the backend borrows the client (which must outlive it); free
  * it after the S3 server using it has closed.  Threads: the loop thread.
