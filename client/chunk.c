@@ -180,21 +180,26 @@ static bool open_padding_ok(const ks_chunk_desc_t *desc,
   return acc == 0;
 }
 
-/* Copy the ciphertext into pt and the tag into tag. */
-static void open_gather(const ks_chunk_desc_t *desc,
-                        const uint8_t *const data[], uint8_t *pt,
-                        uint8_t tag[KS_GCM_TAG_LEN])
+/* The ciphertext as pieces of the data fragments (no copy: decryption
+ * reads them in place) and the tag, copied out of the fragment(s) holding
+ * it.  Returns the number of pieces. */
+static int open_pieces(const ks_chunk_desc_t *desc, const uint8_t *const data[],
+                       struct iovec *ct, uint8_t tag[KS_GCM_TAG_LEN])
 {
   size_t flen = desc->frag_len, pt_len = desc->pt_len;
+  int n = 0;
   for (size_t off = 0; off < desc->ct_len;) {
-    size_t in = off % flen, n = flen - in;
+    size_t in = off % flen, len = flen - in;
     const uint8_t *src = data[off / flen] + in;
-    uint8_t *dst = off < pt_len ? pt + off : tag + (off - pt_len);
     size_t lim = off < pt_len ? pt_len - off : desc->ct_len - off;
-    n = n < lim ? n : lim;
-    memcpy(dst, src, n);
-    off += n;
+    len = len < lim ? len : lim;
+    if (off < pt_len)
+      ct[n++] = (struct iovec){(void *)src, len};
+    else
+      memcpy(tag + (off - pt_len), src, len);
+    off += len;
   }
+  return n;
 }
 
 static int open_decrypt(struct ks_kms *kms, const ks_id_t *tenant,
@@ -204,15 +209,15 @@ static int open_decrypt(struct ks_kms *kms, const ks_id_t *tenant,
   uint8_t dek[KS_KMS_KEY_LEN];
   uint8_t aad[CHUNK_AAD_LEN];
   uint8_t tag[KS_GCM_TAG_LEN];
+  struct iovec ct[KS_EC_MAX_FRAGS + 1];
   ks_kms_wrapped_t w = {.key_version = desc->key_version,
                         .len = desc->wrapped_len};
   memcpy(w.data, desc->wrapped, desc->wrapped_len);
   chunk_aad(aad, desc->id, tenant);
   int rc = ks_kms_dek_unwrap(kms, tenant, &w, aad, sizeof(aad), dek);
   if (rc == 0) {
-    open_gather(desc, data, pt, tag);
-    rc =
-        ks_gcm_open(dek, desc->iv, aad, sizeof(aad), pt, desc->pt_len, tag, pt);
+    int n = open_pieces(desc, data, ct, tag);
+    rc = ks_gcm_openv(dek, desc->iv, aad, sizeof(aad), ct, n, tag, pt);
   }
   ks_secure_zero(dek, sizeof(dek));
   return rc;

@@ -118,14 +118,15 @@ int ks_gcm_seal(const uint8_t key[KS_AES256_KEY_LEN],
   return ks_gcm_sealv(key, iv, aad, aad_len, &v, 1, ct, tag);
 }
 
-int ks_gcm_open(const uint8_t key[KS_AES256_KEY_LEN],
-                const uint8_t iv[KS_GCM_IV_LEN], const void *aad,
-                size_t aad_len, const void *ct, size_t ct_len,
-                const uint8_t tag[KS_GCM_TAG_LEN], void *pt)
+int ks_gcm_openv(const uint8_t key[KS_AES256_KEY_LEN],
+                 const uint8_t iv[KS_GCM_IV_LEN], const void *aad,
+                 size_t aad_len, const struct iovec *ct, int ctcnt,
+                 const uint8_t tag[KS_GCM_TAG_LEN], void *pt)
 {
   EVP_CIPHER_CTX *ctx;
-  uint8_t tail[16];
+  uint8_t tail[16], *o = pt;
   int outl;
+  size_t ct_len = ks_iov_total(ct, ctcnt);
   if (ct_len > KS_GCM_MAX_LEN)
     return -EINVAL;
   int rc = gcm_begin(&ctx, 0, key, iv, aad, aad_len);
@@ -134,8 +135,10 @@ int ks_gcm_open(const uint8_t key[KS_AES256_KEY_LEN],
   if (EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_SET_TAG, KS_GCM_TAG_LEN,
                           (void *)tag) != 1)
     rc = KS_ECRYPTO;
-  if (rc == 0)
-    rc = gcm_update(ctx, pt, ct, ct_len);
+  for (int i = 0; i < ctcnt && rc == 0; i++) {
+    rc = gcm_update(ctx, o, ct[i].iov_base, ct[i].iov_len);
+    o = ct[i].iov_len ? o + ct[i].iov_len : o; /* pt may be NULL */
+  }
   if (rc == 0 && EVP_CipherFinal_ex(ctx, tail, &outl) != 1)
     rc = KS_EAUTH; /* the only way final fails once the data went through */
   EVP_CIPHER_CTX_free(ctx);
@@ -143,6 +146,15 @@ out:
   if (rc != 0 && ct_len > 0)
     ks_secure_zero(pt, ct_len);
   return rc;
+}
+
+int ks_gcm_open(const uint8_t key[KS_AES256_KEY_LEN],
+                const uint8_t iv[KS_GCM_IV_LEN], const void *aad,
+                size_t aad_len, const void *ct, size_t ct_len,
+                const uint8_t tag[KS_GCM_TAG_LEN], void *pt)
+{
+  struct iovec v = {.iov_base = (void *)ct, .iov_len = ct_len};
+  return ks_gcm_openv(key, iv, aad, aad_len, &v, 1, tag, pt);
 }
 
 /* ---- Hashes ----------------------------------------------------------- */

@@ -72,6 +72,14 @@ int ks_gcm_open(const uint8_t key[KS_AES256_KEY_LEN],
                 size_t aad_len, const void *ct, size_t ct_len,
                 const uint8_t tag[KS_GCM_TAG_LEN], void *pt);
 
+/* As ks_gcm_open over the concatenation of ct[0..ctcnt) (the ciphertext in
+ * pieces, e.g. erasure-coded fragments), written to pt contiguously; pt
+ * must not overlap the pieces.  On failure pt is zeroed. */
+int ks_gcm_openv(const uint8_t key[KS_AES256_KEY_LEN],
+                 const uint8_t iv[KS_GCM_IV_LEN], const void *aad,
+                 size_t aad_len, const struct iovec *ct, int ctcnt,
+                 const uint8_t tag[KS_GCM_TAG_LEN], void *pt);
+
 /* ---- Hashes: SHA-256 and MD5 ------------------------------------------- */
 typedef enum ks_hash_alg {
   KS_HASH_SHA256 = 1,

@@ -119,6 +119,18 @@ static void test_gcm_sealv_and_in_place(void **state)
   assert_int_equal(
       ks_gcm_open(v.key, v.iv, v.aad, v.aad_len, buf, 60, tag, buf), 0);
   assert_memory_equal(buf, v.pt, 60);
+  /* open from pieces (fragments), and a tampered piece fails with pt zeroed */
+  uint8_t frag[60];
+  memcpy(frag, v.ct, 60);
+  struct iovec cv[3] = {{frag, 23}, {NULL, 0}, {frag + 23, 37}};
+  assert_int_equal(
+      ks_gcm_openv(v.key, v.iv, v.aad, v.aad_len, cv, 3, v.tag, buf), 0);
+  assert_memory_equal(buf, v.pt, 60);
+  frag[40] ^= 1;
+  assert_int_equal(
+      ks_gcm_openv(v.key, v.iv, v.aad, v.aad_len, cv, 3, v.tag, buf), KS_EAUTH);
+  for (size_t i = 0; i < 60; i++)
+    assert_int_equal(buf[i], 0);
 }
 
 /* Open with one thing changed must fail and leave pt all zero. */
