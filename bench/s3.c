@@ -1216,10 +1216,10 @@ static int bench(const plan_t *pl, cluster_t *c)
          "MB/s = 1e6 B/s\n",
          ks_bench_secs_of(pl->run_ns), ks_bench_secs_of(pl->warm_ns),
          (long long)pl->n1, (long long)pl->n256);
-  printf("setup note: every S3 request makes linearizable meta reads, each "
-         "answered after a Raft barrier (a log entry, so an fsync); "
-         "ratio_to_fsync_4KiB compares 4 KiB ops/s with one-at-a-time "
-         "fsyncs\n");
+  printf("setup note: every S3 request makes linearizable meta reads (a "
+         "one-voter shard answers them locally; PUTs commit a Raft entry, "
+         "an fsync shared by a group commit); ratio_to_fsync_4KiB compares "
+         "4 KiB ops/s with one-at-a-time fsyncs\n");
   fflush(stdout);
 
   int rc = limit_disk(c->dir, pl->disk_bytes, pl->fsync_ns, &f.lim);
