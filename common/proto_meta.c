@@ -21,7 +21,10 @@
 #include <string.h>
 
 #define REC_VERSION 1
-/* Compositions: 2 added content_language; 1 is still read (as ""). */
+/* Compositions: 2 added content_language.  Only the current version is
+ * read: decoding must stay canonical (what decodes re-encodes to the same
+ * bytes, so replicas never read a delta two ways); nothing older was ever
+ * deployed. */
 #define COMP_VERSION 2
 #define ARENA_BLOCK 4096
 
@@ -249,8 +252,7 @@ static void comp_meta_decode(dctx_t *c, ks_meta_comp_t *m)
 static void comp_decode(dctx_t *c, ks_meta_comp_t *m)
 {
   memset(m, 0, sizeof(*m));
-  uint8_t version = ks_dec_u8(&c->d);
-  if (version != 1 && version != COMP_VERSION)
+  if (ks_dec_u8(&c->d) != COMP_VERSION)
     dctx_fail(c, KS_EPROTO);
   m->ino = ks_dec_u64(&c->d);
   m->size = ks_dec_u64(&c->d);
@@ -265,7 +267,7 @@ static void comp_decode(dctx_t *c, ks_meta_comp_t *m)
   m->content_disposition = get_str(c, KS_META_STR_MAX);
   m->cache_control = get_str(c, KS_META_STR_MAX);
   m->expires = get_str(c, KS_META_STR_MAX);
-  m->content_language = version >= 2 ? get_str(c, KS_META_STR_MAX) : "";
+  m->content_language = get_str(c, KS_META_STR_MAX);
   comp_meta_decode(c, m);
   m->is_inline = get_bool(c);
   if (m->is_inline) {

@@ -143,8 +143,7 @@ static int comp_head(const MDB_val *v, size_t skip, uint64_t *size,
   ks_dec_t d;
   ks_dec_init(&d, (const uint8_t *)v->mv_data + skip,
               v->mv_size > skip ? v->mv_size - skip : 0);
-  uint8_t version = v->mv_size > skip ? ks_dec_u8(&d) : 0;
-  if (version != 1 && version != 2) /* proto_meta.h: composition */
+  if (v->mv_size <= skip || ks_dec_u8(&d) != 2) /* proto_meta.h */
     return KS_ECORRUPT;
   (void)ks_dec_u64(&d); /* ino */
   *size = ks_dec_u64(&d);

@@ -40,7 +40,7 @@
  *                i64 ctime_ns | u32 mode | u32 uid | u32 gid | str? etag |
  *                str? content_type | str? content_encoding |
  *                str? content_disposition | str? cache_control | str? expires
- *                | str? content_language (version 2; 1 is read as "")
+ *                | str? content_language
  *                | u32 n | n x (str name | str? value) | u8 kind
  *                kind 0: u32 n | n x extent;  kind 1: blob inline data
  *   extent       u64 offset | u64 length | blob chunk descriptor |
